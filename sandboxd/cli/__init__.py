@@ -1,0 +1,69 @@
+"""The ``sandboxd`` command: one module per noun, errors mapped to exit codes here."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Optional, TypeVar
+
+import trio
+import typer
+
+from .. import __version__
+from ..config import ConfigError
+from ..errors import SandboxdError
+from ._errors import ExitCode
+from ._output import out
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__,
+    pretty_exceptions_enable=os.environ.get("SANDBOXD_DEBUG") == "1",
+)
+
+T = TypeVar("T")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sandboxd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    json_output: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True),
+) -> None:
+    """Run untrusted code in Docker sandboxes and watch it run, live."""
+    out.json_mode = json_output
+
+
+def run_async(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn`` under trio; map sandboxd errors to a one-line message and exit code."""
+    try:
+        return trio.run(fn, *args)
+    except SandboxdError as exc:
+        out.error(exc.message)
+        raise typer.Exit(exc.exit_code) from None
+    except ConfigError as exc:
+        out.error(str(exc))
+        raise typer.Exit(ExitCode.USAGE) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+from . import config as _config  # noqa: E402
+from . import exec as _exec  # noqa: E402
+from . import sandbox as _sandbox  # noqa: E402
+from . import serve as _serve  # noqa: E402
+
+app.add_typer(_sandbox.app, name="sandbox")
+app.add_typer(_config.app, name="config")
+app.command("serve")(_serve.serve)
+app.command(
+    "exec",
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": False},
+)(_exec.exec_command)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,105 @@
+"""``sandboxd exec``: run a command in a sandbox through the daemon, like ``docker exec``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, List, Optional
+
+import trio
+import typer
+
+from ..client import open_client
+from ._errors import ExitCode
+from ._options import UrlOpt
+from ._output import out
+
+
+def exec_command(
+    command: List[str] = typer.Argument(..., metavar="-- CMD [ARG...]", help="The command and its arguments."),
+    sandbox: Optional[str] = typer.Option(None, "--sandbox", "-s", help="Sandbox id to run in."),
+    image: Optional[str] = typer.Option(
+        None, "--image", help="Run in a new one-off sandbox from this image, removed afterwards."
+    ),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Stream output to stdout/stderr and exit with the command's status."
+    ),
+    interactive: bool = typer.Option(False, "--interactive", "-i", help="Forward stdin until EOF (needs --follow)."),
+    env: List[str] = typer.Option([], "--env", "-e", help="Set K=V in the command's environment (repeatable)."),
+    workdir: Optional[str] = typer.Option(None, "--workdir", "-w", help="Working directory in the sandbox."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Stop the command after this many seconds."),
+    url: UrlOpt = None,
+) -> None:
+    """Run CMD in a sandbox.
+
+    Without --follow, print the execution id and return at once; the command keeps
+    running. With --follow, behave like `docker exec`: the command's stdout and stderr
+    bytes on ours, and its exit status as ours (124 if it timed out, 125 if the daemon
+    or the sandbox failed).
+    """
+    from . import run_async
+
+    if (sandbox is None) == (image is None):
+        out.error("give exactly one of --sandbox ID or --image IMAGE")
+        raise typer.Exit(ExitCode.USAGE)
+    if interactive and not follow:
+        out.error("--interactive needs --follow")
+        raise typer.Exit(ExitCode.USAGE)
+    environment = {}
+    for item in env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            out.error(f"--env wants K=V, got {item!r}")
+            raise typer.Exit(ExitCode.USAGE)
+        environment[key] = value
+
+    async def go() -> int:
+        async with open_client(url) as client:
+            if not follow:
+                request: dict[str, Any] = {"command": command}
+                for key, value in (("containerId", sandbox), ("image", image), ("env", environment),
+                                   ("workdir", workdir), ("timeout", timeout)):
+                    if value:
+                        request[key] = value
+                accepted = await client.call("execute-command", request)
+                out.result(accepted["executionId"], **accepted)
+                return ExitCode.OK
+            result = await client.run(
+                command, container_id=sandbox, image=image, env=environment or None,
+                workdir=workdir, timeout=timeout, stdin=_read_stdin if interactive else None,
+                on_output=_write_output,
+            )
+        return _exit_status(result)
+
+    code = run_async(go)
+    raise typer.Exit(code)
+
+
+async def _read_stdin() -> bytes:
+    # A worker thread for our own stdin: the CLI runs one command, and a regular file
+    # on stdin cannot be polled.
+    return await trio.to_thread.run_sync(os.read, 0, 256 * 1024, abandon_on_cancel=True)
+
+
+def _write_output(stream: str, data: bytes) -> None:
+    target = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
+    try:
+        target.write(data)
+        target.flush()
+    except BrokenPipeError:
+        # Like a process killed by SIGPIPE: stop quietly.
+        os._exit(141)
+
+
+def _exit_status(result: dict[str, Any]) -> int:
+    status = result.get("status")
+    code = result.get("exitCode")
+    if status == "timeout":
+        out.error(result.get("reason") or "the command timed out")
+        return ExitCode.TIMEOUT
+    if status == "error" or code is None:
+        out.error(result.get("reason") or "the execution failed")
+        return ExitCode.DAEMON
+    if result.get("truncated"):
+        out.error("output passed the daemon's limit and was truncated; the command was stopped")
+    return int(code)

@@ -1,0 +1,73 @@
+"""``sandboxd sandbox``: create, list and remove sandboxes through the daemon."""
+
+from __future__ import annotations
+
+import time
+from typing import List, Optional
+
+import typer
+
+from ..client import open_client
+from ._options import UrlOpt
+from ._output import out
+
+app = typer.Typer(no_args_is_help=True, help="Create, list and remove sandboxes.")
+
+
+@app.command("create")
+def create(
+    image: Optional[str] = typer.Option(None, help="Image (default: the daemon's default image)."),
+    url: UrlOpt = None,
+) -> None:
+    """Create a sandbox and print its id."""
+    from . import run_async
+
+    async def go() -> None:
+        async with open_client(url) as client:
+            created = await client.call("create-container", {"image": image} if image else {})
+        out.result(created["containerId"], containerId=created["containerId"], image=created["image"])
+
+    run_async(go)
+
+
+@app.command("ls")
+def ls(url: UrlOpt = None) -> None:
+    """List this daemon's sandboxes."""
+    from . import run_async
+
+    async def go() -> None:
+        async with open_client(url) as client:
+            listed = await client.call("list-containers")
+        rows = [
+            {"id": c["containerId"][:12], "image": c["image"], "created": _ago(c["createdAt"]),
+             "ephemeral": "yes" if c["ephemeral"] else ""}
+            for c in listed["containers"]
+        ]
+        if out.json_mode:
+            out.table(listed["containers"], [])
+        else:
+            out.table(rows, ["id", "image", "created", "ephemeral"])
+
+    run_async(go)
+
+
+@app.command("rm")
+def rm(ids: List[str] = typer.Argument(..., help="Sandbox ids (12+ character prefixes work)."), url: UrlOpt = None) -> None:
+    """Remove sandboxes (running executions in them are stopped)."""
+    from . import run_async
+
+    async def go() -> None:
+        async with open_client(url) as client:
+            for cid in ids:
+                removed = await client.call("remove-container", {"containerId": cid})
+                out.result(removed["containerId"], containerId=removed["containerId"])
+
+    run_async(go)
+
+
+def _ago(ts: float) -> str:
+    seconds = max(0, int(time.time() - ts))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"

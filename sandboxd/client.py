@@ -1,0 +1,183 @@
+"""A small trio-websocket client for the sandboxd protocol (used by the CLI and tests).
+
+Example::
+
+    async with open_client("ws://127.0.0.1:8765/sandbox/ws") as client:
+        created = await client.call("create-container", {"image": "sandboxd/base"})
+        result = await client.run(["echo", "hi"], container_id=created["containerId"],
+                                  on_output=lambda stream, data: print(stream, data))
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import os
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
+
+import trio
+import trio_websocket
+
+from .errors import EngineUnavailable, SandboxdError
+from .output import chunk_bytes
+
+DEFAULT_URL = "ws://127.0.0.1:8765/sandbox/ws"
+
+
+def default_url() -> str:
+    return os.environ.get("SANDBOXD_URL") or DEFAULT_URL
+
+
+class DaemonUnavailable(EngineUnavailable):
+    """The daemon could not be reached, or dropped the connection."""
+
+    code = "DAEMON_UNAVAILABLE"
+
+
+@dataclass
+class Event:
+    name: str
+    data: Any
+
+
+class Client:
+    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
+        self.ws = ws
+        self._refs = itertools.count(1)
+        self._pending: collections.deque[Event] = collections.deque()
+
+    async def send(self, event: str, data: Any = None) -> None:
+        try:
+            await self.ws.send_message(json.dumps({"event": event, "data": data if data is not None else {}}))
+        except trio_websocket.ConnectionClosed as exc:
+            raise DaemonUnavailable(f"connection to the daemon closed ({exc.reason})") from None
+
+    async def _receive(self) -> Event:
+        try:
+            text = await self.ws.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            raise DaemonUnavailable(f"connection to the daemon closed ({exc.reason})") from None
+        frame = json.loads(text)
+        return Event(frame["event"], frame.get("data"))
+
+    async def next_event(self) -> Event:
+        """The next event from the daemon (including those passed over by :meth:`call`)."""
+        if self._pending:
+            return self._pending.popleft()
+        return await self._receive()
+
+    async def call(self, event: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send ``event`` and return the data of the reply carrying its ref.
+
+        Raises:
+            SandboxdError: the daemon answered with an ``error`` (typed by its code).
+        """
+        ref = f"c{next(self._refs)}"
+        await self.send(event, {**(data or {}), "ref": ref})
+        while True:
+            ev = await self._receive()
+            if isinstance(ev.data, dict) and ev.data.get("ref") == ref:
+                if ev.name == "error":
+                    raise SandboxdError.from_code(ev.data.get("code", "INTERNAL"), ev.data.get("message", ""))
+                return ev.data
+            self._pending.append(ev)
+
+    async def run(
+        self,
+        command: Sequence[str],
+        *,
+        container_id: str | None = None,
+        image: str | None = None,
+        env: dict[str, str] | None = None,
+        workdir: str | None = None,
+        timeout: float | None = None,
+        stdin: Callable[[], Awaitable[bytes]] | None = None,
+        on_output: Callable[[str, bytes], Any] | None = None,
+        on_accepted: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run a command and follow it to the end; return ``execution-complete``'s data.
+
+        ``stdin``, when given, is called for chunks of input until it returns ``b""``;
+        ``on_output(stream, data)`` gets the exact bytes of each output chunk.
+        """
+        request: dict[str, Any] = {"command": list(command), "stdin": stdin is not None}
+        for key, value in (("containerId", container_id), ("image", image), ("env", env),
+                           ("workdir", workdir), ("timeout", timeout)):
+            if value:
+                request[key] = value
+        accepted = await self.call("execute-command", request)
+        execution_id = accepted["executionId"]
+        if on_accepted is not None:
+            on_accepted(accepted)
+        async with trio.open_nursery() as nursery:
+            if stdin is not None:
+                nursery.start_soon(self._pump_stdin, execution_id, stdin)
+            while True:
+                ev = await self.next_event()
+                data = ev.data if isinstance(ev.data, dict) else {}
+                if data.get("executionId") != execution_id:
+                    continue
+                if ev.name in ("execution-output", "exec-output"):
+                    if on_output is not None:
+                        on_output(data["type"], chunk_bytes(data["data"], data.get("encoding") == "base64"))
+                elif ev.name in ("execution-complete", "exec-finished"):
+                    nursery.cancel_scope.cancel()
+                    return data
+                elif ev.name == "error":
+                    raise SandboxdError.from_code(data.get("code", "INTERNAL"), data.get("message", ""))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _pump_stdin(self, execution_id: str, read: Callable[[], Awaitable[bytes]]) -> None:
+        import base64
+
+        while data := await read():
+            await self.send("stdin-data", {
+                "executionId": execution_id, "data": base64.b64encode(data).decode(), "encoding": "base64",
+            })
+        await self.send("stdin-close", {"executionId": execution_id})
+
+
+@asynccontextmanager
+async def open_client(url: str | None = None, *, connect_timeout: float = 10.0) -> AsyncIterator[Client]:
+    """Connect to the daemon at ``url`` (default: ``$SANDBOXD_URL``, else :data:`DEFAULT_URL`).
+
+    Raises:
+        DaemonUnavailable: the daemon cannot be reached or refused the handshake.
+    """
+    url = url or default_url()
+    connected = False
+    try:
+        async with trio_websocket.open_websocket_url(
+            url,
+            max_message_size=64 * 1024 * 1024,
+            message_queue_size=8,
+            receive_buffer_size=256 * 1024,
+            connect_timeout=connect_timeout,
+            disconnect_timeout=2,
+        ) as ws:
+            connected = True
+            yield Client(ws)
+    except _CONNECT_ERRORS as exc:
+        if connected:
+            raise
+        raise DaemonUnavailable(f"cannot reach the sandboxd daemon at {url}: {_describe(exc)}") from None
+
+
+_CONNECT_ERRORS = (
+    OSError,
+    trio_websocket.HandshakeError,
+    trio_websocket.ConnectionRejected,
+    trio_websocket.ConnectionTimeout,
+)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        body = (exc.body or b"").decode("utf-8", "replace").strip()
+        return f"HTTP {exc.status_code}" + (f": {body}" if body else "")
+    if isinstance(exc, trio_websocket.ConnectionTimeout):
+        return "timed out"
+    return str(exc) or type(exc).__name__

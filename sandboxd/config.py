@@ -1,0 +1,192 @@
+"""Daemon configuration: typed, frozen, loaded from TOML with every key checked.
+
+The file format is documented key by key in ``config/sandboxd.toml``, which is also
+the built-in default: a key missing from a user's file takes the value declared here.
+Unknown keys and wrongly typed values are errors that name the key and the file, so a
+typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib as _toml
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as _toml
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable, or says something invalid."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    #: Largest WebSocket message a client may send; larger ones close the connection (1009).
+    max_message_bytes: int = 4 * 1024 * 1024
+    #: How long a client has to finish its HTTP request head / WebSocket handshake.
+    handshake_timeout_seconds: float = 10.0
+    #: On SIGINT/SIGTERM, how long running executions may keep going before they are killed.
+    shutdown_grace_seconds: float = 5.0
+    #: Most WebSocket sessions at once; further handshakes get HTTP 503.
+    max_sessions: int = 1000
+
+
+@dataclass(frozen=True)
+class DockerConfig:
+    #: Engine address: "unix:///path" or "tcp://host:port". Empty: $DOCKER_HOST, else the
+    #: local socket.
+    url: str = ""
+    #: Engine API version to speak, or "auto" to negotiate at start.
+    api_version: str = "auto"
+    #: Upper bound for every control-plane call (create, inspect, remove, exec create/inspect).
+    call_timeout_seconds: float = 30.0
+    #: Control-plane calls in flight at once (each holds a worker thread while it runs).
+    max_concurrent_calls: int = 8
+    #: Label value that marks containers as this daemon's own; two daemons sharing an
+    #: engine must use different values.
+    instance: str = "default"
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    default_image: str = "sandboxd/base"
+    #: Images a sandbox may be created from; empty allows any local image.
+    allowed_images: tuple[str, ...] = ()
+    memory_bytes: int = 512 * 1024 * 1024
+    cpus: float = 1.0
+    pids_limit: int = 256
+    #: User to run as; empty means the image's own USER (sandboxd/base: "sandbox").
+    user: str = ""
+    read_only_root: bool = False
+    #: PID 1 of every sandbox (under docker-init, which reaps orphans).
+    keepalive_command: tuple[str, ...] = ("sleep", "2147483647")
+    #: Most sandboxes this daemon keeps at once.
+    max_sandboxes: int = 100
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    #: Timeout for an execution that asks for none.
+    exec_timeout_seconds: float = 600.0
+    #: Longest timeout a request may ask for.
+    max_exec_timeout_seconds: float = 3600.0
+    #: Output (stdout + stderr) after which an execution is stopped and marked truncated.
+    max_output_bytes: int = 1024 * 1024 * 1024
+    #: Executions running at once in one sandbox.
+    max_executions_per_sandbox: int = 16
+    #: Executions running at once in the whole daemon.
+    max_executions: int = 256
+    #: After SIGTERM, how long a command has before SIGKILL.
+    kill_grace_seconds: float = 2.0
+    #: Output buffered for a watcher that did not start the execution; a watcher that
+    #: falls further behind is told (warning OUTPUT_LAGGED) and detached. The starting
+    #: session is never detached: it gets backpressure instead.
+    observer_buffer_bytes: int = 8 * 1024 * 1024
+    #: Finished executions remembered for status queries.
+    finished_executions_kept: int = 1000
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    docker: DockerConfig = field(default_factory=DockerConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    #: Where the configuration came from, for messages; None for built-in defaults.
+    source: str | None = None
+
+    def replace(self, section: str, **changes: object) -> Config:
+        """A copy with some keys of one section changed (for CLI flags and tests)."""
+        return dataclasses.replace(
+            self, **{section: dataclasses.replace(getattr(self, section), **changes)}
+        )
+
+
+#: Where a config is looked for when none is named, first match wins.
+def search_path() -> list[Path]:
+    paths = []
+    if env := os.environ.get("SANDBOXD_CONFIG"):
+        paths.append(Path(env))
+    paths += [
+        Path("sandboxd.toml"),
+        Path.home() / ".config" / "sandboxd" / "config.toml",
+        Path("/etc/sandboxd/config.toml"),
+    ]
+    return paths
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """Load ``explicit``, else the first file on :func:`search_path`, else defaults."""
+    if explicit is not None:
+        return load_config(explicit)
+    env = os.environ.get("SANDBOXD_CONFIG")
+    for path in search_path():
+        if path.is_file() or (env and str(path) == env):
+            return load_config(path)
+    return Config()
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            raw = _toml.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    except _toml.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: dict[str, object], *, source: str = "<config>") -> Config:
+    """Build a :class:`Config` from parsed TOML, checking every key and type."""
+    sections: dict[str, object] = {}
+    hints = typing.get_type_hints(Config)
+    for name, value in raw.items():
+        if name not in hints or name == "source":
+            raise ConfigError(f"{source}: unknown section [{name}]")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: [{name}] must be a table")
+        sections[name] = _build(hints[name], value, f"{source}: [{name}]")
+    return Config(**sections, source=source)  # type: ignore[arg-type]
+
+
+def _build(cls: type, values: dict[str, object], where: str) -> object:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"{where}: unknown key {key!r}")
+        kwargs[key] = _coerce(hints[key], value, f"{where} {key}")
+    return cls(**kwargs)
+
+
+def _coerce(hint: object, value: object, where: str) -> object:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return tuple(_coerce(item, v, where) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{where}: unsupported type")  # pragma: no cover
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if hint is int and isinstance(value, bool) or not isinstance(value, hint):  # type: ignore[arg-type]
+        raise ConfigError(
+            f"{where}: expected {getattr(hint, '__name__', hint)}, got {type(value).__name__}"
+        )
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        raise ConfigError(f"{where}: must not be negative")
+    return value

@@ -1,0 +1,11 @@
+"""Everything sandboxd says to the Docker engine goes through this package."""
+
+from ._demux import STDERR as STDERR
+from ._demux import STDOUT as STDOUT
+from ._demux import FrameError as FrameError
+from ._demux import FrameParser as FrameParser
+from ._docker import EXEC_MARKER as EXEC_MARKER
+from ._docker import LABEL_INSTANCE as LABEL_INSTANCE
+from ._docker import LABEL_MANAGED as LABEL_MANAGED
+from ._docker import DockerEngine as DockerEngine
+from ._stream import ExecStream as ExecStream

@@ -1,0 +1,259 @@
+"""The control plane: docker-py calls in worker threads, bounded and timed.
+
+Every call runs in a worker thread under one :class:`trio.CapacityLimiter` (so a slow
+engine cannot take every thread) and under a deadline (so a hung engine cannot hang a
+session). docker-py and requests exceptions are translated here, at the boundary, into
+:mod:`sandboxd.errors`.
+
+Cancellation: a cancelled call abandons its worker thread, which finishes (or times
+out, requests' own ``timeout``) on its own; the caller is never kept waiting.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+import trio
+
+from ..config import DockerConfig, SandboxConfig
+from ..errors import DockerError, EngineUnavailable, NotFound
+from ._demux import STDOUT, FrameParser
+from ._stream import default_engine_url, open_exec_stream
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Label keys that mark a container as a sandboxd sandbox.
+LABEL_MANAGED = "org.sandboxd.managed"
+LABEL_INSTANCE = "org.sandboxd.instance"
+
+#: Environment variable set on every execution so its process tree can be found again:
+#: Docker has no API to signal an exec (moby #35703).
+EXEC_MARKER = "SANDBOXD_EXECUTION"
+
+# POSIX sh, run inside the sandbox as the execution's user: signal every process that
+# carries the execution's marker, and the process group each leads (docker exec makes
+# the command a session and group leader, so children that clear their environment
+# are still reached).
+_KILL_SCRIPT = r"""
+sig=$1; mark=$2; n=0
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  [ "$p" = "$$" ] && continue
+  if tr '\0' '\n' < "$d/environ" 2>/dev/null | grep -qxF "$mark"; then
+    kill -s "$sig" -- "-$p" 2>/dev/null; kill -s "$sig" "$p" 2>/dev/null && n=$((n+1))
+  fi
+done
+echo "$n"
+"""
+
+
+class DockerEngine:
+    """What sandboxd needs of the Docker Engine API, as trio-friendly methods."""
+
+    def __init__(self, config: DockerConfig) -> None:
+        self.config = config
+        self.url = config.url or default_engine_url()
+        self._limiter = trio.CapacityLimiter(config.max_concurrent_calls)
+        self._client: docker.APIClient | None = None
+        self._client_lock = trio.Lock()
+        self.api_version = config.api_version if config.api_version != "auto" else "1.41"
+
+    # --- plumbing ---------------------------------------------------------------
+
+    async def _call(self, op: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        timeout = self.config.call_timeout_seconds
+        client = await self._get_client()
+        call = functools.partial(getattr(client, fn) if isinstance(fn, str) else fn, *args, **kwargs)
+        with trio.move_on_after(timeout) as scope:
+            try:
+                return await trio.to_thread.run_sync(
+                    call, limiter=self._limiter, abandon_on_cancel=True
+                )
+            except docker.errors.NotFound as exc:
+                raise NotFound(_explain(exc)) from None
+            except docker.errors.APIError as exc:
+                raise DockerError(_explain(exc), op=op) from None
+            except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as exc:
+                raise EngineUnavailable(f"{op}: the Docker engine is unreachable") from exc
+            except requests.exceptions.Timeout as exc:
+                raise EngineUnavailable(f"{op}: the Docker engine did not answer") from exc
+            except docker.errors.DockerException as exc:
+                raise DockerError(str(exc), op=op) from None
+        assert scope.cancelled_caught
+        raise EngineUnavailable(f"{op}: no answer from the Docker engine within {timeout:g} s")
+
+    async def _get_client(self) -> docker.APIClient:
+        if self._client is not None:
+            return self._client
+        async with self._client_lock:
+            return await self._make_client()
+
+    async def _make_client(self) -> docker.APIClient:
+        if self._client is None:
+            version = None if self.config.api_version == "auto" else self.config.api_version
+            make = functools.partial(
+                docker.APIClient,
+                base_url=self.url,
+                version=version or "1.41",
+                timeout=self.config.call_timeout_seconds,
+                max_pool_size=self.config.max_concurrent_calls + 2,
+            )
+            client = await trio.to_thread.run_sync(make)
+            if version is None:
+                # Negotiate the newest API both sides speak; fall back to the minimum we
+                # need if the engine is down now (it may come up later).
+                try:
+                    with trio.fail_after(self.config.call_timeout_seconds):
+                        info = await trio.to_thread.run_sync(
+                            client.version, False, abandon_on_cancel=True
+                        )
+                    client._version = self.api_version = _min_version(
+                        info.get("ApiVersion", "1.41"), docker.constants.DEFAULT_DOCKER_API_VERSION
+                    )
+                except (trio.TooSlowError, requests.exceptions.RequestException, docker.errors.DockerException):
+                    log.warning("Docker engine at %s not reachable yet; assuming API 1.41", self.url)
+                    self._client = client
+                    return client
+            self._client = client
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    # --- engine -------------------------------------------------------------
+
+    async def version(self) -> dict[str, Any]:
+        return await self._call("version", "version", False)
+
+    # --- containers ---------------------------------------------------------
+
+    async def create_sandbox(
+        self, image: str, config: SandboxConfig, labels: Mapping[str, str]
+    ) -> str:
+        """Create and start a locked-down container; return its full id."""
+        client = await self._get_client()
+        host_config = client.create_host_config(
+            network_mode="none",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            pids_limit=config.pids_limit,
+            mem_limit=config.memory_bytes,
+            memswap_limit=config.memory_bytes,
+            nano_cpus=int(config.cpus * 1e9),
+            init=True,
+            read_only=config.read_only_root,
+            tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"} if config.read_only_root else None,
+        )
+        created = await self._call(
+            "container create",
+            "create_container",
+            image,
+            command=list(config.keepalive_command),
+            user=config.user or None,
+            labels={LABEL_MANAGED: "true", LABEL_INSTANCE: self.config.instance, **labels},
+            host_config=host_config,
+            network_disabled=True,
+        )
+        cid = created["Id"]
+        try:
+            await self._call("container start", "start", cid)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self.remove_container(cid)
+            raise
+        return cid
+
+    async def inspect_container(self, container_id: str) -> dict[str, Any]:
+        return await self._call("container inspect", "inspect_container", container_id)
+
+    async def inspect_image(self, image: str) -> dict[str, Any]:
+        return await self._call("image inspect", "inspect_image", image)
+
+    async def list_sandboxes(self) -> list[dict[str, Any]]:
+        return await self._call(
+            "container list",
+            "containers",
+            all=True,
+            filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.config.instance}"]},
+        )
+
+    async def remove_container(self, container_id: str) -> None:
+        try:
+            await self._call("container remove", "remove_container", container_id, force=True)
+        except NotFound:
+            pass
+
+    def is_ours(self, container: Mapping[str, Any]) -> bool:
+        labels = (container.get("Config") or {}).get("Labels") or container.get("Labels") or {}
+        return labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_INSTANCE) == self.config.instance
+
+    # --- execs --------------------------------------------------------------
+
+    async def exec_create(
+        self,
+        container_id: str,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        workdir: str | None = None,
+        user: str | None = None,
+        stdin: bool = False,
+        tty: bool = False,
+    ) -> str:
+        created = await self._call(
+            "exec create",
+            "exec_create",
+            container_id,
+            list(command),
+            stdout=True,
+            stderr=True,
+            stdin=stdin,
+            tty=tty,
+            environment=dict(env or {}),
+            workdir=workdir or None,
+            user=user or "",
+        )
+        return created["Id"]
+
+    async def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return await self._call("exec inspect", "exec_inspect", exec_id)
+
+    def open_exec_stream(self, exec_id: str, *, tty: bool = False):  # type: ignore[no-untyped-def]
+        return open_exec_stream(
+            self.url, self.api_version, exec_id, tty=tty, timeout=self.config.call_timeout_seconds
+        )
+
+    async def signal_execution(
+        self, container_id: str, marker: str, signal: str, *, user: str | None = None
+    ) -> int:
+        """Send ``signal`` to every process of an execution; return how many were found."""
+        exec_id = await self.exec_create(
+            container_id, ["/bin/sh", "-c", _KILL_SCRIPT, "sandboxd-kill", signal, marker], user=user
+        )
+        out = bytearray()
+        with trio.move_on_after(self.config.call_timeout_seconds):
+            async with self.open_exec_stream(exec_id) as stream:
+                while chunk := await stream.receive_some():
+                    out += chunk
+        stdout = b"".join(bytes(p) for sid, p in FrameParser().feed(out) if sid == STDOUT)
+        return int(stdout) if stdout.strip().isdigit() else 0
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    explanation = getattr(exc, "explanation", None)
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    return str(explanation or exc)
+
+
+def _min_version(a: str, b: str) -> str:
+    key = lambda v: tuple(int(x) for x in v.split("."))  # noqa: E731
+    return min(a, b, key=key)

@@ -1,0 +1,446 @@
+"""Executions: one ``docker exec`` each, streamed to every session that watches it.
+
+An :class:`Execution` belongs to the daemon, not to the session that started it: its
+task runs in the :class:`ExecutionManager`'s nursery, so a client that disconnects
+does not stop its command, and the final status is recorded either way.
+
+Flow control. Output is read from the engine only as fast as the *starting* session
+takes it: that session's subscription is a small bounded channel, and the pump awaits
+it, so a slow reader makes the process in the container block on write instead of
+the daemon buffering. Other watchers (sessions joined to the container) get a
+bounded byte budget each; one that falls further behind is detached with a
+``warning`` (``OUTPUT_LAGGED``) rather than slowing the command or growing memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import trio
+
+from .config import LimitsConfig
+from .engine import EXEC_MARKER, STDERR, STDOUT, DockerEngine, ExecStream, FrameParser
+from .errors import BadRequest, DockerError, LimitExceeded, NotFound, SandboxdError
+from .output import StreamDecoder
+from .protocol import SIGNALS, encode
+
+log = logging.getLogger(__name__)
+
+_READ_SIZE = 256 * 1024
+#: Chunks queued for the starting session before the pump waits (the backpressure window).
+_OWNER_WINDOW = 8
+
+STATUS_RUNNING = "running"
+STATUSES = ("success", "failed", "timeout", "killed", "error")
+
+
+class ServerEvent:
+    """An event for watchers, encoded at most once per naming style."""
+
+    __slots__ = ("name", "data", "nbytes", "_text")
+
+    def __init__(self, name: str, data: dict[str, Any], nbytes: int = 0) -> None:
+        self.name = name
+        self.data = data
+        #: Stream bytes this event carries (counted against a watcher's budget).
+        self.nbytes = nbytes
+        self._text: dict[bool, str] = {}
+
+    def encoded(self, alias: bool) -> str:
+        text = self._text.get(alias)
+        if text is None:
+            text = self._text[alias] = encode(self.name, self.data, alias=alias)
+        return text
+
+
+class Subscription:
+    """One session's view of one execution: a channel of :class:`ServerEvent`."""
+
+    def __init__(self, owner: bool, budget: int) -> None:
+        self.owner = owner
+        self.budget = budget
+        self.queued = 0
+        size = _OWNER_WINDOW if owner else 1_000_000  # observers: bounded by bytes instead
+        self.send_channel, self.receive_channel = trio.open_memory_channel[ServerEvent](size)
+
+    def taken(self, event: ServerEvent) -> None:
+        self.queued -= event.nbytes
+
+
+@dataclass
+class ExecutionRequest:
+    container_id: str
+    command: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str | None = None
+    stdin: bool = False
+    timeout: float = 600.0
+    user: str | None = None
+    #: Remove the container when the execution ends (one-off sandbox).
+    ephemeral: bool = False
+
+
+class Execution:
+    """One command running (or run) in a sandbox."""
+
+    def __init__(self, execution_id: str, request: ExecutionRequest, exec_id: str) -> None:
+        self.id = execution_id
+        self.request = request
+        self.container_id = request.container_id
+        self.exec_id = exec_id
+        self.status = STATUS_RUNNING
+        self.exit_code: int | None = None
+        self.reason: str | None = None
+        self.truncated = False
+        self.started_at = time.time()
+        self.finished_at: float | None = None
+        self.bytes_out = {"stdout": 0, "stderr": 0}
+        self.subscriptions: dict[object, Subscription] = {}
+        self.finished = trio.Event()
+        #: Set once the starter has been told the execution id (output may follow).
+        self.accepted = trio.Event()
+        #: Id of the session that started it.
+        self.started_by: str | None = None
+        self._stop_reason: str | None = None
+        self._stop = trio.Event()
+        self._stdin_send, self._stdin_receive = trio.open_memory_channel[bytes | None](16)
+        self._stdin_open = request.stdin
+
+    @property
+    def duration_ms(self) -> int:
+        end = self.finished_at or time.time()
+        return int((end - self.started_at) * 1000)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "executionId": self.id,
+            "containerId": self.container_id,
+            "command": list(self.request.command),
+            "status": self.status,
+            "exitCode": self.exit_code,
+            "durationMs": self.duration_ms,
+        }
+
+    # --- watchers ---------------------------------------------------------------
+
+    def subscribe(self, key: object, *, owner: bool, budget: int) -> Subscription | None:
+        """Add a watcher; None if ``key`` already watches or the execution is over."""
+        if key in self.subscriptions or self.finished.is_set():
+            return None
+        sub = self.subscriptions[key] = Subscription(owner, budget)
+        return sub
+
+    def unsubscribe(self, key: object) -> None:
+        sub = self.subscriptions.pop(key, None)
+        if sub is not None:
+            sub.send_channel.close()
+
+    async def _publish(self, event: ServerEvent, *, final: bool = False) -> None:
+        for key, sub in list(self.subscriptions.items()):
+            try:
+                if sub.owner:
+                    await sub.send_channel.send(event)
+                elif final or sub.queued + event.nbytes <= sub.budget:
+                    sub.send_channel.send_nowait(event)
+                else:
+                    sub.send_channel.send_nowait(self._warning("OUTPUT_LAGGED",
+                        "this watcher fell too far behind and was detached from the output"))
+                    self.unsubscribe(key)
+                    continue
+                sub.queued += event.nbytes
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                # The session went away: the command goes on without it.
+                self.subscriptions.pop(key, None)
+
+    def _warning(self, code: str, message: str) -> ServerEvent:
+        return ServerEvent("warning", {
+            "executionId": self.id, "containerId": self.container_id,
+            "code": code, "message": message,
+        })
+
+    # --- control ----------------------------------------------------------------
+
+    def request_stop(self, reason: str) -> None:
+        """Stop the command (TERM, then KILL after the grace period); first reason wins."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        self._stop.set()
+
+    async def write_stdin(self, data: bytes) -> None:
+        if not self._stdin_open:
+            raise BadRequest(f"stdin of execution {self.id} is not open")
+        try:
+            await self._stdin_send.send(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise BadRequest(f"stdin of execution {self.id} is closed") from None
+
+    async def close_stdin(self) -> None:
+        if not self._stdin_open:
+            raise BadRequest(f"stdin of execution {self.id} is not open")
+        self._stdin_open = False
+        try:
+            await self._stdin_send.send(None)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        self._stdin_send.close()
+
+
+class ExecutionManager:
+    """Starts executions, owns their tasks, and remembers how they ended.
+
+    Cancellation: the manager's nursery outlives every session; on daemon shutdown
+    :meth:`stop_all` asks each execution to stop and the nursery waits for them.
+    """
+
+    def __init__(
+        self,
+        engine: DockerEngine,
+        limits: LimitsConfig,
+        nursery: trio.Nursery,
+        on_finished: Callable[[Execution], Any] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.limits = limits
+        self._nursery = nursery
+        self._running: dict[str, Execution] = {}
+        self._finished: OrderedDict[str, Execution] = OrderedDict()
+        self._counter = itertools.count(1)
+        self._on_finished = on_finished
+
+    # --- queries ------------------------------------------------------------------
+
+    def get(self, execution_id: str) -> Execution:
+        ex = self._running.get(execution_id) or self._finished.get(execution_id)
+        if ex is None:
+            raise NotFound.execution(execution_id)
+        return ex
+
+    def running_in(self, container_id: str) -> list[Execution]:
+        return [ex for ex in self._running.values() if ex.container_id == container_id]
+
+    def running(self) -> Iterable[Execution]:
+        return list(self._running.values())
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def create(self, request: ExecutionRequest) -> Execution:
+        """Create the exec in the engine; the command starts with :meth:`start`."""
+        if len(self._running) >= self.limits.max_executions:
+            raise LimitExceeded(f"the daemon runs at most {self.limits.max_executions} executions at once")
+        if len(self.running_in(request.container_id)) >= self.limits.max_executions_per_sandbox:
+            raise LimitExceeded(
+                f"a sandbox runs at most {self.limits.max_executions_per_sandbox} executions at once"
+            )
+        execution_id = f"exec-{secrets.token_hex(8)}"
+        env = {**request.env, EXEC_MARKER: execution_id}
+        exec_id = await self.engine.exec_create(
+            request.container_id, request.command, env=env, workdir=request.workdir,
+            user=request.user, stdin=request.stdin,
+        )
+        ex = Execution(execution_id, request, exec_id)
+        self._running[ex.id] = ex
+        return ex
+
+    def start(self, ex: Execution) -> None:
+        """Start the command; watchers subscribed before this miss nothing."""
+        ex.started_at = time.time()
+        self._nursery.start_soon(self._run, ex, name=f"execution {ex.id}")
+
+    def stop_all(self, reason: str = "the daemon is shutting down") -> None:
+        for ex in self.running():
+            ex.request_stop(reason)
+
+    async def _run(self, ex: Execution) -> None:
+        try:
+            async with self.engine.open_exec_stream(ex.exec_id) as stream:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._watchdog, ex, nursery.cancel_scope)
+                    if ex.request.stdin:
+                        nursery.start_soon(self._feed_stdin, ex, stream)
+                    await self._pump(ex, stream)
+                    nursery.cancel_scope.cancel()
+            await self._settle(ex)
+        except SandboxdError as exc:
+            ex.status, ex.reason = "error", exc.message
+            log.warning("execution %s failed: %s", ex.id, exc.message)
+        except Exception:
+            log.exception("execution %s: internal error", ex.id)
+            ex.status, ex.reason = "error", "internal error"
+        finally:
+            await self._complete(ex)
+
+    async def _pump(self, ex: Execution, stream: ExecStream) -> None:
+        """Read the exec's frames until EOF and publish them, in order, per stream."""
+        parser = FrameParser()
+        decoders = {STDOUT: StreamDecoder(), STDERR: StreamDecoder()}
+        names = {STDOUT: "stdout", STDERR: "stderr"}
+        cap = self.limits.max_output_bytes
+        total = 0
+        while data := await stream.receive_some(_READ_SIZE):
+            frames = parser.feed(data)
+            # Merge consecutive frames of one stream: a process writing in small pieces
+            # should not cost one WebSocket message per write.
+            for sid, payload in _coalesce(frames):
+                if ex.truncated or sid not in decoders:
+                    continue
+                if total + len(payload) > cap:
+                    payload = payload[: cap - total]
+                    ex.truncated = True
+                total += len(payload)
+                chunk = decoders[sid].decode(payload)
+                ex.bytes_out[names[sid]] += len(payload)
+                if chunk is not None:
+                    await self._publish_chunk(ex, names[sid], chunk)
+                if ex.truncated:
+                    for d_sid, decoder in decoders.items():
+                        if (tail := decoder.flush()) is not None:
+                            await self._publish_chunk(ex, names[d_sid], tail)
+                    await ex._publish(ex._warning(
+                        "OUTPUT_TRUNCATED", f"output passed {cap} bytes; the command is stopped"))
+                    ex.request_stop("output limit reached")
+        for sid, decoder in decoders.items():
+            if (tail := decoder.flush()) is not None:
+                await self._publish_chunk(ex, names[sid], tail)
+
+    async def _publish_chunk(self, ex: Execution, stream_name: str, chunk: Any) -> None:
+        data = {
+            "executionId": ex.id,
+            "containerId": ex.container_id,
+            "type": stream_name,
+            "data": chunk.data,
+            "seq": chunk.seq,
+            "timestamp": time.time(),
+        }
+        if chunk.binary:
+            data["encoding"] = "base64"
+        await ex._publish(ServerEvent("execution-output", data, chunk.nbytes))
+
+    async def _feed_stdin(self, ex: Execution, stream: ExecStream) -> None:
+        async with ex._stdin_receive:
+            async for data in ex._stdin_receive:
+                try:
+                    if data is None:
+                        await stream.send_eof()
+                        return
+                    await stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    return  # the process closed its stdin or ended; later writes get an error
+
+    async def _watchdog(self, ex: Execution, pump_scope: trio.CancelScope) -> None:
+        """Enforce the timeout and stop requests: TERM, KILL after a grace, then give up."""
+        with trio.move_on_after(ex.request.timeout):
+            await ex._stop.wait()
+        if not ex._stop.is_set():
+            ex.request_stop("timeout")
+        grace = self.limits.kill_grace_seconds
+        for sig in ("TERM", "KILL"):
+            await self._signal(ex, sig)
+            await trio.sleep(grace)
+        # Something still holds the output open (a process that escaped its group and
+        # cleared its environment): stop reading so the execution can end.
+        ex.reason = (ex.reason or "") + " (output still open after SIGKILL; stopped reading)"
+        pump_scope.cancel()
+
+    async def _signal(self, ex: Execution, sig: str) -> int:
+        try:
+            return await self.engine.signal_execution(
+                ex.container_id, f"{EXEC_MARKER}={ex.id}", sig, user=ex.request.user
+            )
+        except SandboxdError as exc:
+            log.warning("execution %s: could not send SIG%s: %s", ex.id, sig, exc.message)
+            return 0
+
+    async def send_signal(self, ex: Execution, signal: str | None) -> None:
+        """Client ``kill``: no signal (or TERM/KILL) stops the command; others are passed on."""
+        if ex.finished.is_set():
+            raise BadRequest(f"execution {ex.id} has already finished")
+        if signal is None or signal in ("TERM", "KILL"):
+            ex.request_stop("killed")
+            if signal == "KILL":
+                await self._signal(ex, "KILL")
+        else:
+            assert signal in SIGNALS
+            await self._signal(ex, signal)
+
+    async def _settle(self, ex: Execution) -> None:
+        """Output has ended: find out how the command ended."""
+        info: dict[str, Any] = {}
+        for _ in range(50):  # the exit code is recorded just after the output closes
+            info = await self.engine.exec_inspect(ex.exec_id)
+            if not info.get("Running"):
+                break
+            await trio.sleep(0.02)
+        code = info.get("ExitCode") if not info.get("Running") else None
+        ex.exit_code = code
+        reason = ex._stop_reason
+        if reason == "timeout":
+            ex.status, ex.reason = "timeout", f"timed out after {ex.request.timeout:g} s"
+        elif reason is not None:
+            ex.status, ex.reason = "killed", reason
+        elif code is None:
+            ex.status, ex.reason = "error", "the engine did not report an exit code"
+        else:
+            ex.status = "success" if code == 0 else "failed"
+
+    async def _complete(self, ex: Execution) -> None:
+        """Record the outcome, tell every watcher, then run the finish callback.
+
+        Cancellation: the record is written before the first checkpoint, so even a
+        cancelled execution (daemon shutdown) ends with a status; the callback (which
+        removes one-off sandboxes) is shielded and bounded.
+        """
+        ex.finished_at = time.time()
+        if ex.status == STATUS_RUNNING:
+            ex.status, ex.reason = "error", ex.reason or "interrupted"
+        self._running.pop(ex.id, None)
+        self._finished[ex.id] = ex
+        while len(self._finished) > self.limits.finished_executions_kept:
+            self._finished.popitem(last=False)
+        ex._stdin_send.close()
+        log.info("execution %s %s exit=%s in %d ms", ex.id, ex.status, ex.exit_code, ex.duration_ms)
+        data = {
+            "executionId": ex.id,
+            "containerId": ex.container_id,
+            "status": ex.status,
+            "exitCode": ex.exit_code,
+            "durationMs": ex.duration_ms,
+            "timestamp": ex.finished_at,
+        }
+        if ex.truncated:
+            data["truncated"] = True
+        if ex.reason:
+            data["reason"] = ex.reason
+        try:
+            await ex._publish(ServerEvent("execution-complete", data), final=True)
+        finally:
+            for key in list(ex.subscriptions):
+                ex.unsubscribe(key)
+            ex.finished.set()
+            if self._on_finished is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(30):
+                    try:
+                        await self._on_finished(ex)
+                    except SandboxdError as exc:
+                        log.warning("after execution %s: %s", ex.id, exc.message)
+
+
+def _coalesce(frames: list[tuple[int, memoryview]]) -> list[tuple[int, bytes | memoryview]]:
+    out: list[tuple[int, bytes | memoryview]] = []
+    i, n = 0, len(frames)
+    while i < n:
+        sid, payload = frames[i]
+        j = i + 1
+        while j < n and frames[j][0] == sid:
+            j += 1
+        if j - i == 1:
+            out.append((sid, payload))
+        else:
+            out.append((sid, b"".join(p for _, p in frames[i:j])))
+        i = j
+    return out

@@ -1,0 +1,77 @@
+"""Turning an output stream's bytes into JSON-safe text chunks without losing a byte.
+
+Docker hands us writes cut anywhere, including inside a multi-byte UTF-8 character.
+:class:`StreamDecoder` keeps an incomplete trailing character (at most 3 bytes) until
+the rest arrives, so text always arrives whole. A chunk that is not valid UTF-8 is sent
+as base64 instead, never with replacement characters, so clients can always rebuild
+the exact bytes. ``seq`` is the byte offset of a chunk in its stream: a client knows
+what it has, and a later resume can say where to start.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import NamedTuple
+
+
+class Chunk(NamedTuple):
+    #: Text, or base64 of the raw bytes when ``binary``.
+    data: str
+    binary: bool
+    #: Byte offset of the chunk's first byte in its stream.
+    seq: int
+    #: How many stream bytes the chunk stands for.
+    nbytes: int
+
+
+def _incomplete_tail(buf: bytes | bytearray | memoryview) -> int:
+    """How many trailing bytes start a UTF-8 character that is not complete yet."""
+    n = len(buf)
+    for i in range(1, min(3, n) + 1):
+        b = buf[n - i]
+        if b & 0xC0 == 0x80:  # continuation byte: keep looking for the lead
+            continue
+        if b >= 0xC0:
+            need = 2 if b < 0xE0 else 3 if b < 0xF0 else 4
+            return i if need > i else 0
+        return 0
+    return 0
+
+
+class StreamDecoder:
+    """Incremental, lossless decoder for one stream (stdout or stderr)."""
+
+    __slots__ = ("offset", "_pending")
+
+    def __init__(self) -> None:
+        #: Bytes of the stream consumed so far (including a pending partial character).
+        self.offset = 0
+        self._pending = b""
+
+    def decode(self, payload: bytes | bytearray | memoryview) -> Chunk | None:
+        """Consume ``payload``; return the chunk it completes, if any."""
+        self.offset += len(payload)
+        buf = self._pending + payload if self._pending else payload
+        cut = len(buf) - _incomplete_tail(buf)
+        self._pending = bytes(buf[cut:])
+        if cut == 0:
+            return None
+        body = buf[:cut] if cut != len(buf) else buf
+        seq = self.offset - len(self._pending) - cut
+        try:
+            text = str(body, "utf-8")
+        except UnicodeDecodeError:
+            return Chunk(base64.b64encode(body).decode("ascii"), True, seq, cut)
+        return Chunk(text, False, seq, cut)
+
+    def flush(self) -> Chunk | None:
+        """End of stream: whatever is pending is an incomplete character, sent as base64."""
+        if not self._pending:
+            return None
+        pending, self._pending = self._pending, b""
+        return Chunk(base64.b64encode(pending).decode("ascii"), True, self.offset - len(pending), len(pending))
+
+
+def chunk_bytes(data: str, binary: bool) -> bytes:
+    """The exact stream bytes a chunk stands for (the client-side inverse)."""
+    return base64.b64decode(data) if binary else data.encode("utf-8")

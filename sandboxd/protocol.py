@@ -1,0 +1,340 @@
+"""The wire protocol, I/O-free: parse what clients send, encode what we send back.
+
+Every frame is a WebSocket text message holding one JSON object,
+``{"event": NAME, "data": ...}``. The event names are the seed design's, kept as our
+compatibility contract; ``docs/protocol.md`` is the reference for every event, field
+and error code, and ``tests/unit/test_protocol.py`` pins it.
+
+:func:`parse_client_message` raises :class:`~sandboxd.errors.BadRequest` (or
+:class:`~sandboxd.errors.UnknownEvent`) with a message naming the field at fault; the
+session turns that into an ``error`` event and carries on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Union
+
+from .errors import BadRequest, UnknownEvent
+
+#: Server event names a session that started with ``join-session`` sees instead.
+ALIASES = {
+    "container-joined": "session-joined",
+    "execution-output": "exec-output",
+    "execution-complete": "exec-finished",
+}
+
+#: Signals ``kill`` accepts (names without the SIG prefix).
+SIGNALS = {
+    "HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "USR1": 10, "USR2": 12,
+    "TERM": 15, "CONT": 18, "STOP": 19, "WINCH": 28,
+}
+
+_MAX_ARGS = 4096
+_MAX_ENV = 1024
+
+Ref = Union[str, int, None]
+
+
+# --- client messages -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateContainer:
+    image: str | None = None
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class JoinContainer:
+    container_id: str
+    #: True when the client used the seed's ``join-session`` name.
+    alias: bool = False
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class LeaveContainer:
+    container_id: str
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class ListContainers:
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class RemoveContainer:
+    container_id: str
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class ExecuteCommand:
+    command: tuple[str, ...]
+    #: Run in this sandbox...
+    container_id: str | None = None
+    #: ...or, when no sandbox is named, in a new one from this image, removed afterwards.
+    image: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    workdir: str | None = None
+    stdin: bool = False
+    timeout: float | None = None
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class StdinData:
+    execution_id: str
+    data: bytes
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class StdinClose:
+    execution_id: str
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class Kill:
+    execution_id: str
+    #: Signal name without "SIG"; None means stop: TERM, then KILL after a grace period.
+    signal: str | None = None
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class Ping:
+    ref: Ref = None
+
+
+ClientMessage = Union[
+    CreateContainer, JoinContainer, LeaveContainer, ListContainers, RemoveContainer,
+    ExecuteCommand, StdinData, StdinClose, Kill, Ping,
+]
+
+
+def peek_ref(text: str | bytes) -> Ref:
+    """Best-effort ``data.ref`` of a frame, so even a rejected frame's error can echo it."""
+    try:
+        data = json.loads(text).get("data")
+        ref = data.get("ref") if isinstance(data, dict) else None
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) else None
+
+
+def parse_client_message(text: str | bytes) -> ClientMessage:
+    """Parse one frame from a client.
+
+    Raises:
+        BadRequest: not a JSON object with a string ``event``, or a field is missing or
+            of the wrong type.
+        UnknownEvent: the event name is not one the daemon knows.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        raise BadRequest("binary frames are not accepted; send JSON text frames")
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadRequest("frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise BadRequest('frame must be a JSON object {"event": ..., "data": ...}')
+    event = frame.get("event")
+    if not isinstance(event, str):
+        raise BadRequest('frame has no string "event"')
+    parser = _PARSERS.get(event)
+    if parser is None:
+        raise UnknownEvent(f"unknown event {event!r}")
+    data = frame.get("data", {})
+    if data is None:
+        data = {}
+    return parser(_Fields(event, data))
+
+
+class _Fields:
+    """Typed access to an event's ``data`` object; every failure names the field."""
+
+    def __init__(self, event: str, data: Any) -> None:
+        self.event = event
+        self.data = data
+
+    def obj(self) -> dict[str, Any]:
+        if not isinstance(self.data, dict):
+            raise BadRequest(f"{self.event}: data must be an object")
+        return self.data
+
+    @property
+    def ref(self) -> Ref:
+        ref = self.data.get("ref") if isinstance(self.data, dict) else None
+        if ref is not None and (not isinstance(ref, (str, int)) or isinstance(ref, bool)):
+            raise BadRequest(f"{self.event}: ref must be a string or an integer")
+        return ref
+
+    def _get(self, key: str, types: type | tuple[type, ...], what: str, required: bool) -> Any:
+        value = self.obj().get(key)
+        if value is None:
+            if required:
+                raise BadRequest(f"{self.event}: missing field {key!r}")
+            return None
+        if not isinstance(value, types) or isinstance(value, bool) and bool not in _tuple(types):
+            raise BadRequest(f"{self.event}: field {key!r} must be {what}")
+        return value
+
+    def id(self, key: str, required: bool = True) -> str | None:
+        value = self._get(key, str, "a string", required)
+        if value is not None and not _valid_id(value):
+            raise BadRequest(f"{self.event}: field {key!r} is not a valid id")
+        return value
+
+    def str(self, key: str, required: bool = False) -> str | None:
+        return self._get(key, str, "a string", required)
+
+    def bool(self, key: str) -> bool:
+        return bool(self._get(key, bool, "true or false", False))
+
+    def number(self, key: str) -> float | None:
+        value = self._get(key, (int, float), "a number", False)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise BadRequest(f"{self.event}: field {key!r} must be a positive number")
+        return None if value is None else float(value)
+
+
+def _tuple(t: type | tuple[type, ...]) -> tuple[type, ...]:
+    return t if isinstance(t, tuple) else (t,)
+
+
+def _valid_id(value: str) -> bool:
+    return 0 < len(value) <= 128 and all(c.isascii() and (c.isalnum() or c in "_.-") for c in value)
+
+
+def _no_nul(value: str, what: str, event: str) -> str:
+    if "\x00" in value:
+        raise BadRequest(f"{event}: {what} must not contain NUL characters")
+    return value
+
+
+def _container_id(f: _Fields) -> str:
+    # The seed sent the bare id string as data; accept it.
+    if isinstance(f.data, str):
+        if not _valid_id(f.data):
+            raise BadRequest(f"{f.event}: not a valid container id")
+        return f.data
+    return f.id("containerId")  # type: ignore[return-value]
+
+
+def _parse_execute(f: _Fields) -> ExecuteCommand:
+    data = f.obj()
+    command = data.get("command")
+    if isinstance(command, str):
+        # The seed sent a shell command line; run it the way a shell would.
+        if not command.strip():
+            raise BadRequest("execute-command: command must not be empty")
+        argv: tuple[str, ...] = ("/bin/sh", "-c", _no_nul(command, "command", f.event))
+    elif isinstance(command, list) and command and all(isinstance(a, str) for a in command):
+        if len(command) > _MAX_ARGS:
+            raise BadRequest(f"execute-command: more than {_MAX_ARGS} arguments")
+        argv = tuple(_no_nul(a, "command arguments", f.event) for a in command)
+    elif command is None:
+        raise BadRequest("execute-command: missing field 'command'")
+    else:
+        raise BadRequest("execute-command: command must be a non-empty list of strings")
+    env = data.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise BadRequest("execute-command: env must be an object of string values")
+    if len(env) > _MAX_ENV:
+        raise BadRequest(f"execute-command: more than {_MAX_ENV} env entries")
+    for key in env:
+        if not key or "=" in key or "\x00" in key or "\x00" in env[key]:
+            raise BadRequest(f"execute-command: invalid env name {key!r}")
+    container_id = f.id("containerId", required=False)
+    image = f.str("image")
+    if container_id is None and image is None:
+        raise BadRequest("execute-command: missing field 'containerId' (or 'image' for a one-off sandbox)")
+    if data.get("tty"):
+        raise BadRequest("execute-command: tty is not supported yet")
+    workdir = f.str("workdir")
+    return ExecuteCommand(
+        command=argv,
+        container_id=container_id,
+        image=None if container_id else image,
+        env=dict(env),
+        workdir=_no_nul(workdir, "workdir", f.event) if workdir else None,
+        stdin=f.bool("stdin"),
+        timeout=f.number("timeout"),
+        ref=f.ref,
+    )
+
+
+def _parse_stdin(f: _Fields) -> StdinData:
+    data = f.obj()
+    payload = data.get("data")
+    if not isinstance(payload, str):
+        raise BadRequest("stdin-data: field 'data' must be a string")
+    encoding = data.get("encoding")
+    if encoding == "base64":
+        try:
+            raw = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("stdin-data: data is not valid base64") from None
+    elif encoding in (None, "utf-8"):
+        raw = payload.encode("utf-8", "surrogatepass")
+    else:
+        raise BadRequest("stdin-data: encoding must be 'base64' or absent")
+    return StdinData(f.id("executionId"), raw, f.ref)  # type: ignore[arg-type]
+
+
+def _parse_kill(f: _Fields) -> Kill:
+    sig = f.obj().get("signal")
+    if isinstance(sig, int) and not isinstance(sig, bool):
+        names = {v: k for k, v in SIGNALS.items()}
+        if sig not in names:
+            raise BadRequest(f"kill: unsupported signal {sig}")
+        sig = names[sig]
+    elif isinstance(sig, str):
+        sig = sig.upper().removeprefix("SIG")
+        if sig not in SIGNALS:
+            raise BadRequest(f"kill: unsupported signal {sig!r}")
+    elif sig is not None:
+        raise BadRequest("kill: signal must be a name like 'TERM' or a number")
+    return Kill(f.id("executionId"), sig, f.ref)  # type: ignore[arg-type]
+
+
+_PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
+    "create-container": lambda f: CreateContainer(f.str("image"), f.ref),
+    "join-container": lambda f: JoinContainer(_container_id(f), False, f.ref),
+    "join-session": lambda f: JoinContainer(_container_id(f), True, f.ref),
+    "leave-container": lambda f: LeaveContainer(_container_id(f), f.ref),
+    "list-containers": lambda f: ListContainers(f.ref),
+    "remove-container": lambda f: RemoveContainer(_container_id(f), f.ref),
+    "execute-command": _parse_execute,
+    "stdin-data": _parse_stdin,
+    "stdin-close": lambda f: StdinClose(f.id("executionId"), f.ref),  # type: ignore[arg-type]
+    "kill": _parse_kill,
+    "ping": lambda f: Ping(f.ref),
+}
+
+#: Every event a client may send.
+CLIENT_EVENTS = tuple(_PARSERS)
+
+
+# --- server messages -----------------------------------------------------------
+
+
+def encode(event: str, data: Mapping[str, Any], *, alias: bool = False) -> str:
+    """One server frame as text; ``alias`` picks the seed's event names."""
+    if alias:
+        event = ALIASES.get(event, event)
+    return json.dumps({"event": event, "data": data}, ensure_ascii=False, separators=(",", ":"))
+
+
+def with_ref(data: dict[str, Any], ref: Ref) -> dict[str, Any]:
+    if ref is not None:
+        data["ref"] = ref
+    return data

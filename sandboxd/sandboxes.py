@@ -1,0 +1,124 @@
+"""Sandboxes: the containers this daemon created, and only those.
+
+The daemon never touches a container it did not create. Every id a client names is
+resolved here; an id of someone else's container gets exactly the answer an unknown
+id gets (``NOT_FOUND``), so probing reveals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from .config import SandboxConfig
+from .engine import DockerEngine
+from .errors import Forbidden, LimitExceeded, NotFound
+
+log = logging.getLogger(__name__)
+
+LABEL_EPHEMERAL = "org.sandboxd.ephemeral"
+
+
+@dataclass
+class Sandbox:
+    id: str
+    image: str
+    created_at: float
+    ephemeral: bool = False
+    #: The user executions run as when none is configured (the image's USER).
+    user: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "containerId": self.id,
+            "image": self.image,
+            "createdAt": self.created_at,
+            "ephemeral": self.ephemeral,
+        }
+
+
+class SandboxRegistry:
+    def __init__(self, engine: DockerEngine, config: SandboxConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self._known: dict[str, Sandbox] = {}
+        self._creating = 0
+
+    async def load(self) -> None:
+        """Adopt the sandboxes this daemon instance created before a restart."""
+        for c in await self.engine.list_sandboxes():
+            labels = c.get("Labels") or {}
+            if c.get("State") != "running" and labels.get(LABEL_EPHEMERAL) == "true":
+                await self.engine.remove_container(c["Id"])
+                continue
+            self._known[c["Id"]] = Sandbox(
+                c["Id"], c.get("Image", ""), float(c.get("Created", 0)), labels.get(LABEL_EPHEMERAL) == "true"
+            )
+        log.info("adopted %d existing sandboxes", len(self._known))
+
+    def list(self) -> list[Sandbox]:
+        return sorted(self._known.values(), key=lambda s: s.created_at)
+
+    async def create(self, image: str | None = None, *, ephemeral: bool = False) -> Sandbox:
+        image = image or self.config.default_image
+        if self.config.allowed_images and image not in self.config.allowed_images:
+            raise Forbidden(f"image {image!r} is not allowed here")
+        if len(self._known) + self._creating >= self.config.max_sandboxes:
+            raise LimitExceeded(f"at most {self.config.max_sandboxes} sandboxes at once")
+        self._creating += 1
+        try:
+            labels = {LABEL_EPHEMERAL: "true"} if ephemeral else {}
+            try:
+                cid = await self.engine.create_sandbox(image, self.config, labels)
+            except NotFound:
+                raise NotFound(f"no such image: {image}") from None
+        finally:
+            self._creating -= 1
+        sandbox = self._known[cid] = Sandbox(cid, image, time.time(), ephemeral)
+        log.info("created sandbox %s from %s", cid[:12], image)
+        return sandbox
+
+    async def resolve(self, container_id: str) -> Sandbox:
+        """The sandbox ``container_id`` names (a full id or a unique prefix of 12+).
+
+        Raises:
+            NotFound: no such container, or one this daemon did not create.
+        """
+        if (sandbox := self._known.get(container_id)) is not None:
+            return sandbox
+        if len(container_id) >= 12:
+            matches = [s for cid, s in self._known.items() if cid.startswith(container_id)]
+            if len(matches) == 1:
+                return matches[0]
+        # Not seen yet (created before a restart and missed, say): ask the engine, and
+        # admit it only if it carries our labels.
+        try:
+            info = await self.engine.inspect_container(container_id)
+        except NotFound:
+            raise NotFound.sandbox(container_id) from None
+        if not self.engine.is_ours(info):
+            raise NotFound.sandbox(container_id)
+        labels = info["Config"].get("Labels") or {}
+        sandbox = self._known[info["Id"]] = Sandbox(
+            info["Id"], info["Config"].get("Image", ""), time.time(), labels.get(LABEL_EPHEMERAL) == "true"
+        )
+        return sandbox
+
+    def forget(self, container_id: str) -> None:
+        self._known.pop(container_id, None)
+
+    async def remove(self, sandbox: Sandbox) -> None:
+        self._known.pop(sandbox.id, None)
+        await self.engine.remove_container(sandbox.id)
+        log.info("removed sandbox %s", sandbox.id[:12])
+
+    async def remove_ephemeral(self) -> None:
+        """On shutdown: one-off sandboxes must not outlive the daemon."""
+        async with trio.open_nursery() as nursery:
+            for sandbox in self.list():
+                if sandbox.ephemeral:
+                    nursery.start_soon(self.remove, sandbox)

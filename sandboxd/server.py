@@ -1,0 +1,144 @@
+"""The trio server loop: one TCP port for plain HTTP and WebSocket sessions.
+
+Protocol handling lives elsewhere (:mod:`sandboxd.http` for the request head,
+:mod:`sandboxd.session` for the event protocol); this module only accepts
+connections, routes them, and shuts them down deliberately.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+import trio_websocket
+
+from .hub import Hub
+from .http import BadHTTPRequest, ReplayStream, Request, read_request, send_response
+from .session import Session, SessionClosed
+
+log = logging.getLogger(__name__)
+
+WS_PATH = "/sandbox/ws"
+#: WebSocket close code for "the daemon is going away".
+CLOSE_GOING_AWAY = 1001
+
+
+class Server:
+    """Accepts connections until :meth:`aclose`.
+
+    Cancellation: :meth:`serve` owns two nurseries, one for the listeners and one for
+    connections. :meth:`aclose` stops accepting, drains executions within the grace
+    period, closes every session with 1001, and only then cancels what is left.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.config = hub.config.server
+        self._accept_scope: trio.CancelScope | None = None
+        self._connections: trio.Nursery | None = None
+        self._websockets: set[trio_websocket.WebSocketConnection] = set()
+        self.closing = False
+
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        ports = [l.socket.getsockname()[1] for l in listeners]  # type: ignore[attr-defined]
+        log.info("listening on %s:%s", self.config.host, ports[0])
+        async with trio.open_nursery() as connections:
+            self._connections = connections
+            with trio.CancelScope() as accept_scope:
+                self._accept_scope = accept_scope
+                task_status.started(ports[0])
+                await trio.serve_listeners(self._handle, listeners, handler_nursery=connections)
+
+    async def aclose(self) -> None:
+        """Graceful shutdown, bounded by the configured grace periods."""
+        if self.closing:
+            return
+        self.closing = True
+        if self._accept_scope is not None:
+            self._accept_scope.cancel()
+        await self.hub.drain(self.config.shutdown_grace_seconds)
+        with trio.move_on_after(2):
+            async with trio.open_nursery() as nursery:
+                for ws in list(self._websockets):
+                    nursery.start_soon(ws.aclose, CLOSE_GOING_AWAY, "daemon shutting down")
+        if self._connections is not None:
+            self._connections.cancel_scope.cancel()
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        peer = _peer(stream)
+        try:
+            with trio.fail_after(self.config.handshake_timeout_seconds):
+                request = await read_request(stream, peer)
+        except BadHTTPRequest as exc:
+            await send_response(stream, exc.status, f"{exc}\n")
+            await stream.aclose()
+            return
+        except trio.TooSlowError:
+            await send_response(stream, 408, "request head not received in time\n")
+            await stream.aclose()
+            return
+        try:
+            await self._route(stream, request)
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async def _route(self, stream: trio.SocketStream, request: Request) -> None:
+        if request.path == "/healthz" and request.method in ("GET", "HEAD"):
+            health = await self.hub.health()
+            await send_response(stream, 200 if health["status"] == "ok" else 503, health)
+        elif request.path == WS_PATH:
+            if not request.is_websocket:
+                await send_response(stream, 426, "this endpoint speaks WebSocket only\n",
+                                    headers={"Upgrade": "websocket"})
+            elif self.closing:
+                await send_response(stream, 503, "the daemon is shutting down\n")
+            elif len(self.hub.sessions) >= self.config.max_sessions:
+                await send_response(stream, 503, "too many sessions\n")
+            else:
+                await self._websocket(stream, request)
+        else:
+            await send_response(stream, 404, "not found\n")
+
+    async def _websocket(self, stream: trio.SocketStream, request: Request) -> None:
+        async with trio.open_nursery() as nursery:
+            ws_request = await trio_websocket.wrap_server_stream(
+                nursery,
+                ReplayStream(stream, request.raw),
+                message_queue_size=4,
+                max_message_size=self.config.max_message_bytes,
+                receive_buffer_size=64 * 1024,
+            )
+            ws = await ws_request.accept()
+            self._websockets.add(ws)
+
+            async def send(text: str) -> None:
+                try:
+                    await ws.send_message(text)
+                except trio_websocket.ConnectionClosed:
+                    raise SessionClosed from None
+
+            async def receive() -> str | bytes:
+                try:
+                    return await ws.get_message()
+                except trio_websocket.ConnectionClosed:
+                    raise SessionClosed from None
+
+            try:
+                await Session(self.hub, send, receive, request.peer).run()
+            finally:
+                self._websockets.discard(ws)
+                with trio.move_on_after(1) as cleanup:
+                    cleanup.shield = True
+                    await ws.aclose()
+                nursery.cancel_scope.cancel()
+
+
+def _peer(stream: trio.SocketStream) -> str:
+    try:
+        host, port = stream.socket.getpeername()[:2]
+        return f"{host}:{port}"
+    except (OSError, ValueError):
+        return "?"

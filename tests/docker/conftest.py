@@ -1,0 +1,158 @@
+"""A real ``sandboxd serve`` process on 127.0.0.1, talking to the real Docker engine.
+
+Determinism rules for these tests:
+- every wait is bounded (``trio.fail_after`` or a subprocess timeout);
+- each daemon uses its own ``docker.instance`` label, and every container carrying it
+  is removed when the daemon fixture ends, whatever the test did;
+- servers listen on 127.0.0.1 with port 0; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+
+from sandboxd.engine import LABEL_INSTANCE
+
+FAST_IMAGE = "sandboxd/busybox"
+BASE_IMAGE = "sandboxd/base"
+
+
+class Daemon:
+    """``sandboxd serve`` in a subprocess; ``url`` is its WebSocket endpoint."""
+
+    def __init__(self, tmp: Path, config: str = "") -> None:
+        self.instance = f"pytest-{uuid.uuid4().hex[:10]}"
+        self.config_path = tmp / f"{self.instance}.toml"
+        self.config_path.write_text(_merge(BASE_CONFIG.format(instance=self.instance), config))
+        self.log: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sandboxd", "serve", "--config", str(self.config_path),
+             "--port", "0", "--log-level", "info"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        self._port: int | None = None
+        self._ready = threading.Event()
+        threading.Thread(target=self._drain, daemon=True).start()
+        if not self._ready.wait(30) or self._port is None:
+            self.stop()
+            raise RuntimeError("daemon did not start:\n" + "".join(self.log))
+        self.port = self._port
+        self.url = f"ws://127.0.0.1:{self.port}/sandbox/ws"
+        self.http = f"http://127.0.0.1:{self.port}"
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
+            if (m := re.search(r"listening on [^ ]+:(\d+)", line)) and self._port is None:
+                self._port = int(m.group(1))
+                self._ready.set()
+        self._ready.set()
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def cli(self, *args: str, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        env = {**os.environ, "SANDBOXD_URL": self.url}
+        return subprocess.run(
+            [sys.executable, "-m", "sandboxd", *args], input=input, capture_output=True,
+            timeout=timeout, env=env,
+        )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+    def containers(self, all: bool = True) -> list:
+        client = docker.from_env()
+        try:
+            return client.containers.list(all=all, filters={"label": f"{LABEL_INSTANCE}={self.instance}"})
+        finally:
+            client.close()
+
+    def cleanup(self) -> None:
+        self.stop()
+        for c in self.containers():
+            c.remove(force=True)
+
+
+BASE_CONFIG = """
+[docker]
+instance = "{instance}"
+[sandbox]
+default_image = "sandboxd/busybox"
+[limits]
+kill_grace_seconds = 1.0
+"""
+
+
+def _merge(base: str, extra: str) -> str:
+    """Append ``extra`` TOML, moving its keys into ``base``'s sections where they repeat."""
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in (base + "\n" + extra).splitlines():
+        if m := re.match(r"\s*\[(\w+)\]\s*$", line):
+            current = m.group(1)
+            sections.setdefault(current, [])
+        elif line.strip():
+            sections.setdefault(current, []).append(line)
+    return "\n".join(f"[{name}]\n" + "\n".join(lines) for name, lines in sections.items() if name) + "\n"
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory):
+    """One daemon shared by the tests that need no special config."""
+    d = Daemon(tmp_path_factory.mktemp("daemon"))
+    yield d
+    d.cleanup()
+
+
+@pytest.fixture
+def make_daemon(tmp_path):
+    """Start a daemon with extra config for one test."""
+    started: list[Daemon] = []
+
+    def make(config: str = "") -> Daemon:
+        d = Daemon(tmp_path, config)
+        started.append(d)
+        return d
+
+    yield make
+    for d in started:
+        d.cleanup()
+
+
+@pytest.fixture
+def docker_client():
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
