@@ -31,11 +31,15 @@ class Seen:
             self.complete = data
 
 
-async def follow(client: Client, execution_id: str, timeout: float = 60) -> Seen:
-    """Read events until ``execution_id`` completes; other executions' events are ignored."""
-    seen = Seen()
+async def follow(client: Client, execution_id: str, timeout: float = 60, *, seen: Seen | None = None,
+                 until: Any = None) -> Seen:
+    """Read events until ``execution_id`` completes (or ``until(seen)`` holds).
+
+    Other executions' events are ignored.
+    """
+    seen = seen or Seen()
     with trio.fail_after(timeout):
-        while seen.complete is None:
+        while seen.complete is None and not (until and until(seen)):
             ev = await client.next_event()
             if isinstance(ev.data, dict) and ev.data.get("executionId") == execution_id:
                 seen.add(ev.name, ev.data)

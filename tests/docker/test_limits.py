@@ -1,0 +1,125 @@
+"""Limits, flow control and shutdown: no client can make the daemon grow or hang."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import trio
+import trio_websocket
+
+from sandboxd.client import open_client
+
+from .conftest import FAST_IMAGE
+from .helpers import expect_event, follow
+
+MiB = 1024 * 1024
+
+
+async def test_slow_reader_gets_backpressure_not_buffering(make_daemon):
+    daemon = make_daemon()
+    async with open_client(daemon.url) as client:
+        sandbox = (await client.call("create-container", {"image": FAST_IMAGE}))["containerId"]
+        await follow(client, (await client.call("execute-command", {"containerId": sandbox, "command": ["true"]}))["executionId"])
+        baseline = daemon.rss_kib()
+        accepted = await client.call("execute-command", {
+            "containerId": sandbox, "command": ["yes", "flood " * 100], "timeout": 60})
+        peak = baseline
+        last_seq = 0
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            ev = await client.next_event()  # one message at a time, slowly
+            if ev.name == "execution-output":
+                last_seq = ev.data["seq"]
+            await trio.sleep(0.02)
+            peak = max(peak, daemon.rss_kib())
+        await client.call("kill", {"executionId": accepted["executionId"]})
+        complete = await expect_event(client, "execution-complete", timeout=20)
+    assert complete["status"] == "killed"
+    # `yes` writes gigabytes in 4 s when nothing holds it back; the reader took ~200
+    # messages, so the command must have been blocked on write.
+    assert last_seq < 128 * MiB
+    assert (peak - baseline) * 1024 < 40 * MiB, f"RSS grew by {(peak - baseline) // 1024} MiB"
+
+
+async def test_watcher_that_stops_reading_is_detached_and_memory_stays_bounded(make_daemon):
+    daemon = make_daemon("[limits]\nobserver_buffer_bytes = 2097152\n")
+    async with open_client(daemon.url) as client, open_client(daemon.url) as idle:
+        sandbox = (await client.call("create-container", {"image": FAST_IMAGE}))["containerId"]
+        await idle.call("join-container", {"containerId": sandbox})
+        baseline = daemon.rss_kib()
+        accepted = await client.call("execute-command", {
+            "containerId": sandbox, "command": ["sh", "-c", "head -c 200000000 /dev/zero | tr '\\0' x"]})
+        seen = await follow(client, accepted["executionId"], timeout=120)
+        peak = daemon.rss_kib()
+        assert len(seen.stdout) == 200_000_000 and seen.complete["status"] == "success"
+        warning = await expect_event(idle, "warning", timeout=30)
+    assert warning["code"] == "OUTPUT_LAGGED" and warning["executionId"] == accepted["executionId"]
+    assert (peak - baseline) * 1024 < 60 * MiB
+
+
+async def test_output_cap_stops_the_command_and_marks_it_truncated(make_daemon):
+    daemon = make_daemon("[limits]\nmax_output_bytes = 1048576\n")
+    async with open_client(daemon.url) as client:
+        accepted = await client.call("execute-command", {"image": FAST_IMAGE, "command": ["yes"]})
+        seen = await follow(client, accepted["executionId"], timeout=30)
+    assert len(seen.stdout) == 1048576
+    warnings = [d for n, d in seen.events if n == "warning"]
+    assert [w["code"] for w in warnings] == ["OUTPUT_TRUNCATED"]
+    assert seen.complete["truncated"] is True and seen.complete["status"] == "killed"
+
+
+async def test_concurrent_executions_per_sandbox_are_limited(make_daemon):
+    daemon = make_daemon("[limits]\nmax_executions_per_sandbox = 2\n")
+    async with open_client(daemon.url) as client:
+        sandbox = (await client.call("create-container", {"image": FAST_IMAGE}))["containerId"]
+        ids = [(await client.call("execute-command", {"containerId": sandbox, "command": ["sleep", "30"]}))["executionId"]
+               for _ in range(2)]
+        await client.send("execute-command", {"containerId": sandbox, "command": ["true"], "ref": "third"})
+        err = await expect_event(client, "error")
+        assert err["code"] == "LIMIT_EXCEEDED" and err["ref"] == "third"
+        for eid in ids:
+            await client.call("kill", {"executionId": eid})
+
+
+async def test_timeout_requests_are_capped_by_config(make_daemon):
+    daemon = make_daemon("[limits]\nmax_exec_timeout_seconds = 1.0\n")
+    async with open_client(daemon.url) as client:
+        accepted = await client.call("execute-command", {"image": FAST_IMAGE, "command": ["sleep", "60"], "timeout": 3600})
+        seen = await follow(client, accepted["executionId"], timeout=15)
+    assert seen.complete["status"] == "timeout"
+
+
+async def test_oversized_message_closes_the_connection_with_1009(make_daemon):
+    daemon = make_daemon("[server]\nmax_message_bytes = 65536\n")
+    async with open_client(daemon.url) as client:
+        await client.ws.send_message('{"event": "ping", "data": {"pad": "' + "x" * 70000 + '"}}')
+        with trio.fail_after(10):
+            try:
+                while True:
+                    await client.ws.get_message()
+            except trio_websocket.ConnectionClosed as exc:
+                assert exc.reason.code == 1009
+    async with open_client(daemon.url) as client:  # the daemon is fine
+        assert (await client.call("ping"))["ref"]
+
+
+async def test_sigterm_stops_running_commands_and_exits_within_the_grace_bound(make_daemon):
+    daemon = make_daemon("[server]\nshutdown_grace_seconds = 1.0\n")
+    async with open_client(daemon.url) as client:
+        accepted = await client.call("execute-command", {"image": FAST_IMAGE, "command": ["sleep", "100"]})
+        await trio.sleep(0.3)
+        started = time.monotonic()
+        daemon.proc.send_signal(signal.SIGTERM)
+        seen = await follow(client, accepted["executionId"], timeout=15)
+        assert seen.complete["status"] == "killed"
+        with trio.fail_after(15):
+            try:
+                while True:
+                    await client.ws.get_message()
+            except trio_websocket.ConnectionClosed as exc:
+                assert exc.reason.code == 1001
+    code = await trio.to_thread.run_sync(daemon.proc.wait, 15)
+    assert code == 0
+    assert time.monotonic() - started < 10
+    assert daemon.containers() == []  # the one-off sandbox went with it

@@ -1,0 +1,260 @@
+"""The WebSocket protocol against a real daemon and a real engine."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+import trio
+import trio_websocket
+
+from sandboxd.client import open_client
+
+from .conftest import FAST_IMAGE, wait_until
+from .helpers import expect_event, follow, run
+
+
+@pytest.fixture
+async def client(daemon):
+    async with open_client(daemon.url) as c:
+        yield c
+
+
+@pytest.fixture
+async def sandbox(client):
+    created = await client.call("create-container", {"image": FAST_IMAGE})
+    assert created["image"] == FAST_IMAGE
+    return created["containerId"]
+
+
+async def test_output_and_completion_carry_the_documented_fields(client, sandbox):
+    seen = await run(client, sandbox, ["sh", "-c", "printf out; printf err >&2; exit 3"])
+    assert (bytes(seen.stdout), bytes(seen.stderr)) == (b"out", b"err")
+    name, output = seen.events[0]
+    assert name == "execution-output"
+    assert set(output) == {"executionId", "containerId", "type", "data", "seq", "timestamp"}
+    assert output["containerId"] == sandbox
+    c = seen.complete
+    assert c["status"] == "failed" and c["exitCode"] == 3 and c["containerId"] == sandbox
+    assert isinstance(c["durationMs"], int) and isinstance(c["timestamp"], float)
+
+
+async def test_success_status_and_reply_refs(client, sandbox):
+    await client.send("execute-command", {"containerId": sandbox, "command": ["true"], "ref": 41})
+    accepted = await expect_event(client, "command-accepted")
+    assert accepted["ref"] == 41 and accepted["containerId"] == sandbox
+    seen = await follow(client, accepted["executionId"])
+    assert seen.complete["status"] == "success" and seen.complete["exitCode"] == 0
+
+
+async def test_utf8_character_split_across_two_writes_arrives_whole(client, sandbox):
+    # "€" is e2 82 ac: the container writes the first byte, pauses, then the rest.
+    seen = await run(client, sandbox, ["sh", "-c", r"printf 'a\342'; sleep 0.3; printf '\202\254b'"])
+    texts = [d["data"] for n, d in seen.events if n == "execution-output"]
+    assert "".join(texts) == "a€b"
+    assert all("encoding" not in d for n, d in seen.events if n == "execution-output")
+    assert not any("\ufffd" in t for t in texts)
+
+
+async def test_invalid_utf8_arrives_as_base64_of_the_exact_bytes(client, sandbox):
+    seen = await run(client, sandbox, ["sh", "-c", r"printf 'ok\377\376\000end'"])
+    outputs = [d for n, d in seen.events if n == "execution-output"]
+    assert any(d.get("encoding") == "base64" for d in outputs)
+    assert bytes(seen.stdout) == b"ok\xff\xfe\x00end"
+
+
+async def test_two_joined_sessions_each_get_the_output_exactly_once(daemon, client, sandbox):
+    async with open_client(daemon.url) as watcher:
+        joined = await watcher.call("join-container", {"containerId": sandbox})
+        assert joined == {"containerId": sandbox, "success": True, "ref": joined["ref"]}
+        await client.call("join-container", {"containerId": sandbox})
+        accepted = await client.call("execute-command", {
+            "containerId": sandbox, "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done"]})
+        mine = await follow(client, accepted["executionId"])
+        theirs = await follow(watcher, accepted["executionId"])
+    expected = b"".join(b"line%d\n" % i for i in range(1, 6))
+    assert bytes(mine.stdout) == expected and bytes(theirs.stdout) == expected
+    assert mine.complete["exitCode"] == theirs.complete["exitCode"] == 0
+    # exactly once: Seen checks every seq is contiguous, so a duplicate would have failed.
+
+
+async def test_seed_alias_names_for_sessions_that_join_with_join_session(daemon, sandbox):
+    async with open_client(daemon.url) as seed:
+        await seed.send("join-session", sandbox)  # the seed sent the bare id
+        joined = await expect_event(seed, "session-joined")
+        assert joined == {"containerId": sandbox}
+        accepted = await seed.call("execute-command", {"containerId": sandbox, "command": ["echo", "hi"]})
+        seen = await follow(seed, accepted["executionId"])
+    assert [n for n, _ in seen.events] == ["exec-output", "exec-finished"]
+
+
+async def test_cat_echoes_stdin_and_stdin_close_ends_it(client, sandbox):
+    accepted = await client.call("execute-command", {"containerId": sandbox, "command": ["cat"], "stdin": True})
+    eid = accepted["executionId"]
+    await client.send("stdin-data", {"executionId": eid, "data": "hello €\n"})
+    await client.send("stdin-data", {"executionId": eid, "data": base64.b64encode(b"\xff\n").decode(), "encoding": "base64"})
+    await client.send("stdin-close", {"executionId": eid})
+    seen = await follow(client, eid, timeout=20)
+    assert bytes(seen.stdout) == "hello €\n".encode() + b"\xff\n"
+    assert seen.complete["status"] == "success" and seen.complete["exitCode"] == 0
+
+
+async def test_stdin_is_closed_unless_asked_for(client, sandbox):
+    seen = await run(client, sandbox, ["cat"], timeout=10)
+    assert seen.complete["exitCode"] == 0 and bytes(seen.stdout) == b""
+
+
+async def test_timeout_stops_the_command_and_its_children(client, sandbox, docker_client):
+    accepted = await client.call("execute-command", {
+        "containerId": sandbox, "command": ["sh", "-c", "sleep 100 & sleep 100"], "timeout": 1})
+    with trio.fail_after(8):
+        seen = await follow(client, accepted["executionId"])
+    assert seen.complete["status"] == "timeout"
+    container = docker_client.containers.get(sandbox)
+    ps = container.exec_run(["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"]).output.decode()
+    assert "sleep 100" not in ps
+
+
+async def test_kill_stops_a_running_command(client, sandbox):
+    accepted = await client.call("execute-command", {"containerId": sandbox, "command": ["sleep", "100"]})
+    await trio.sleep(0.3)
+    sent = await client.call("kill", {"executionId": accepted["executionId"]})
+    assert sent["signal"] == "TERM"
+    with trio.fail_after(8):
+        seen = await follow(client, accepted["executionId"])
+    assert seen.complete["status"] == "killed"
+    assert seen.complete["exitCode"] == 143
+
+
+async def test_kill_with_a_signal_delivers_it(client, sandbox):
+    script = "trap 'echo got INT; exit 5' INT; echo ready; while :; do sleep 0.1; done"
+    accepted = await client.call("execute-command", {"containerId": sandbox, "command": ["sh", "-c", script]})
+    eid = accepted["executionId"]
+    seen = await follow(client, eid, timeout=5, until=lambda s: b"ready" in s.stdout)
+    await client.call("kill", {"executionId": eid, "signal": "INT"})
+    await follow(client, eid, timeout=10, seen=seen)
+    assert b"got INT" in bytes(seen.stdout)
+    assert seen.complete["status"] == "failed" and seen.complete["exitCode"] == 5
+
+
+async def test_execution_keeps_running_after_its_session_disconnects(daemon, sandbox):
+    async with open_client(daemon.url) as first:
+        accepted = await first.call("execute-command", {
+            "containerId": sandbox, "command": ["sh", "-c", "sleep 1; echo done > /tmp/marker"]})
+    await trio.sleep(2.5)
+    async with open_client(daemon.url) as second:
+        seen = await run(second, sandbox, ["cat", "/tmp/marker"])
+    assert bytes(seen.stdout) == b"done\n"
+    assert accepted["executionId"] in "".join(daemon.log)
+
+
+async def test_one_off_sandbox_for_execute_command_with_an_image(daemon, client):
+    before = {c.id for c in daemon.containers()}
+    accepted = await client.call("execute-command", {"image": FAST_IMAGE, "command": ["echo", "tmp"]})
+    assert accepted["containerId"] not in before
+    seen = await follow(client, accepted["executionId"])
+    assert bytes(seen.stdout) == b"tmp\n"
+    assert await trio.to_thread.run_sync(
+        wait_until, lambda: {c.id for c in daemon.containers()} == before, 10)
+
+
+async def test_sandbox_is_locked_down(client, sandbox, docker_client):
+    attrs = docker_client.containers.get(sandbox).attrs
+    host = attrs["HostConfig"]
+    assert host["NetworkMode"] == "none"
+    assert host["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert host["PidsLimit"] > 0 and host["Memory"] > 0 and host["NanoCpus"] > 0
+    assert host["Init"] is True
+    seen = await run(client, sandbox, ["id", "-u"])
+    assert bytes(seen.stdout) == b"1000\n"
+
+
+async def test_containers_the_daemon_did_not_create_are_not_found(client, docker_client):
+    foreign = docker_client.containers.run(FAST_IMAGE, ["sleep", "60"], detach=True, network_mode="none")
+    try:
+        for event, data in [
+            ("join-container", {"containerId": foreign.id}),
+            ("execute-command", {"containerId": foreign.id, "command": ["true"]}),
+            ("remove-container", {"containerId": foreign.id}),
+            ("join-container", {"containerId": foreign.name}),
+        ]:
+            await client.send(event, {**data, "ref": event})
+            err = await expect_event(client, "error")
+            assert err["code"] == "NOT_FOUND" and err["ref"] == event
+            assert err["message"] == f"no such sandbox: {data['containerId']}"
+        listed = await client.call("list-containers")
+        assert foreign.id not in [c["containerId"] for c in listed["containers"]]
+        foreign.reload()
+        assert foreign.status == "running"
+    finally:
+        foreign.remove(force=True)
+
+
+BAD_INPUTS = [
+    ("not json at all", "BAD_REQUEST"),
+    ('{"event": "execute-command", "data": {"containerId": "abc"}}', "BAD_REQUEST"),
+    ('{"event": "execute-command", "data": {"containerId": "abc", "command": "  "}}', "BAD_REQUEST"),
+    ('{"event": "stdin-data", "data": {"executionId": 5, "data": "x"}}', "BAD_REQUEST"),
+    ('{"event": "launch-missiles", "data": {}}', "UNKNOWN_EVENT"),
+    ('{"event": "kill", "data": {"executionId": "exec-0000000000000000"}}', "NOT_FOUND"),
+    ('{"event": "stdin-data", "data": {"executionId": "exec-0000000000000000", "data": "x"}}', "NOT_FOUND"),
+    ('{"event": "join-container", "data": {"containerId": "0123456789ab0123456789ab"}}', "NOT_FOUND"),
+    ('{"event": "create-container", "data": {"image": "no-such-image:nope"}}', "NOT_FOUND"),
+]
+
+
+async def test_each_bad_input_gets_its_error_code_and_the_session_stays_usable(client, sandbox):
+    for text, code in BAD_INPUTS:
+        await client.ws.send_message(text)
+        err = await expect_event(client, "error")
+        assert err["code"] == code, (text, err)
+        assert err["message"]
+    await client.ws.send_message(b"\x00binary frame")
+    err = await expect_event(client, "error")
+    assert err["code"] == "BAD_REQUEST"
+    seen = await run(client, sandbox, ["echo", "still here"])
+    assert bytes(seen.stdout) == b"still here\n"
+
+
+async def test_stdin_to_a_command_without_stdin_is_a_bad_request(client, sandbox):
+    accepted = await client.call("execute-command", {"containerId": sandbox, "command": ["sleep", "2"]})
+    await client.send("stdin-data", {"executionId": accepted["executionId"], "data": "x", "ref": "s"})
+    err = await expect_event(client, "error")
+    assert err == {"code": "BAD_REQUEST", "message": f"stdin of execution {accepted['executionId']} is not open", "ref": "s"}
+
+
+async def test_executions_in_other_sandboxes_are_invisible(daemon, client, sandbox):
+    async with open_client(daemon.url) as other:
+        accepted = await other.call("execute-command", {"image": FAST_IMAGE, "command": ["sleep", "5"]})
+        await client.send("kill", {"executionId": accepted["executionId"], "ref": "k"})
+        err = await expect_event(client, "error")
+        assert err["code"] == "NOT_FOUND"
+        await other.call("kill", {"executionId": accepted["executionId"]})
+
+
+def test_healthz_reports_engine_and_daemon(daemon):
+    with urllib.request.urlopen(daemon.http + "/healthz", timeout=10) as resp:
+        health = json.load(resp)
+    assert health["status"] == "ok"
+    assert health["engine"]["reachable"] is True and health["engine"]["version"]
+    assert health["version"] and health["uptimeSeconds"] >= 0
+
+
+def test_other_paths_are_404_and_plain_get_on_the_socket_path_is_426(daemon):
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(daemon.http + "/nope", timeout=10)
+    assert info.value.code == 404
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(daemon.http + "/sandbox/ws", timeout=10)
+    assert info.value.code == 426
+
+
+async def test_websocket_on_another_path_is_refused_before_upgrade(daemon):
+    with pytest.raises(trio_websocket.ConnectionRejected) as info:
+        async with trio_websocket.open_websocket_url(f"ws://127.0.0.1:{daemon.port}/other"):
+            pass
+    assert info.value.status_code == 404
