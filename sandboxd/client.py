@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import collections
 import itertools
-import json
 import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 import trio
+import msgspec
 import trio_websocket
 
 from .errors import EngineUnavailable, SandboxdError
 from .output import chunk_bytes
+from .protocol import decode_binary_output
 
 DEFAULT_URL = "ws://127.0.0.1:8765/sandbox/ws"
 
@@ -51,16 +52,23 @@ class Client:
 
     async def send(self, event: str, data: Any = None) -> None:
         try:
-            await self.ws.send_message(json.dumps({"event": event, "data": data if data is not None else {}}))
+            await self.ws.send_message(
+                msgspec.json.encode({"event": event, "data": data if data is not None else {}}).decode()
+            )
         except trio_websocket.ConnectionClosed as exc:
             raise DaemonUnavailable(f"connection to the daemon closed ({exc.reason})") from None
 
     async def _receive(self) -> Event:
         try:
-            text = await self.ws.get_message()
+            message = await self.ws.get_message()
         except trio_websocket.ConnectionClosed as exc:
             raise DaemonUnavailable(f"connection to the daemon closed ({exc.reason})") from None
-        frame = json.loads(text)
+        if isinstance(message, bytes):
+            execution_id, stream, seq, data = decode_binary_output(message)
+            return Event("execution-output", {
+                "executionId": execution_id, "type": stream, "seq": seq, "raw": data,
+            })
+        frame = msgspec.json.decode(message)
         return Event(frame["event"], frame.get("data"))
 
     async def next_event(self) -> Event:
@@ -122,13 +130,17 @@ class Client:
                     continue
                 if ev.name in ("execution-output", "exec-output"):
                     if on_output is not None:
-                        on_output(data["type"], chunk_bytes(data["data"], data.get("encoding") == "base64"))
+                        on_output(data["type"], output_bytes(data))
                 elif ev.name in ("execution-complete", "exec-finished"):
                     nursery.cancel_scope.cancel()
                     return data
                 elif ev.name == "error":
                     raise SandboxdError.from_code(data.get("code", "INTERNAL"), data.get("message", ""))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def use_binary_output(self) -> None:
+        """Ask for output as binary frames: raw bytes, no JSON or base64 on either side."""
+        await self.call("configure-session", {"binaryOutput": True})
 
     async def _pump_stdin(self, execution_id: str, read: Callable[[], Awaitable[bytes]]) -> None:
         import base64
@@ -154,7 +166,7 @@ async def open_client(url: str | None = None, *, connect_timeout: float = 10.0) 
             url,
             max_message_size=64 * 1024 * 1024,
             message_queue_size=8,
-            receive_buffer_size=256 * 1024,
+            receive_buffer_size=1024 * 1024,
             connect_timeout=connect_timeout,
             disconnect_timeout=2,
         ) as ws:
@@ -172,6 +184,14 @@ _CONNECT_ERRORS = (
     trio_websocket.ConnectionRejected,
     trio_websocket.ConnectionTimeout,
 )
+
+
+def output_bytes(data: dict[str, Any]) -> bytes | memoryview:
+    """The exact bytes an ``execution-output`` event carries, in either wire form."""
+    raw = data.get("raw")
+    if raw is not None:
+        return raw
+    return chunk_bytes(data["data"], data.get("encoding") == "base64")
 
 
 def _describe(exc: BaseException) -> str:

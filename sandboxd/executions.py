@@ -28,11 +28,12 @@ from .config import LimitsConfig
 from .engine import EXEC_MARKER, STDERR, STDOUT, DockerEngine, ExecStream, FrameParser
 from .errors import BadRequest, DockerError, LimitExceeded, NotFound, SandboxdError
 from .output import StreamDecoder
-from .protocol import SIGNALS, encode
+from .protocol import SIGNALS, encode, encode_binary_output
 
 log = logging.getLogger(__name__)
 
-_READ_SIZE = 256 * 1024
+_READ_SIZE = 1024 * 1024
+_STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
 #: Chunks queued for the starting session before the pump waits (the backpressure window).
 _OWNER_WINDOW = 8
 
@@ -41,30 +42,65 @@ STATUSES = ("success", "failed", "timeout", "killed", "error")
 
 
 class ServerEvent:
-    """An event for watchers, encoded at most once per naming style."""
+    """An event for watchers, encoded at most once per wire format."""
 
-    __slots__ = ("name", "data", "nbytes", "_text")
+    __slots__ = ("name", "data", "nbytes", "_cache")
 
-    def __init__(self, name: str, data: dict[str, Any], nbytes: int = 0) -> None:
+    def __init__(self, name: str, data: dict[str, Any] | None, nbytes: int = 0) -> None:
         self.name = name
         self.data = data
         #: Stream bytes this event carries (counted against a watcher's budget).
         self.nbytes = nbytes
-        self._text: dict[bool, str] = {}
+        self._cache: dict[tuple[bool, bool], str | bytes | None] = {}
 
-    def encoded(self, alias: bool) -> str:
-        text = self._text.get(alias)
-        if text is None:
-            text = self._text[alias] = encode(self.name, self.data, alias=alias)
-        return text
+    def encoded(self, alias: bool, binary: bool = False) -> str | bytes | None:
+        """The frame for a session with these settings, or None if it has none to get."""
+        key = (alias, binary)
+        try:
+            return self._cache[key]
+        except KeyError:
+            frame = self._cache[key] = self._encode(alias, binary)
+            return frame
+
+    def _encode(self, alias: bool, binary: bool) -> str | bytes | None:
+        return encode(self.name, self.data, alias=alias) if self.data is not None else None
+
+
+class OutputEvent(ServerEvent):
+    """A piece of one output stream, in both wire forms.
+
+    JSON sessions get ``data`` (whole UTF-8 characters, or base64); sessions that asked
+    for binary output get ``raw``, the exact bytes at offset ``raw_seq``. The two may be
+    cut differently (a character split across reads waits for its end in JSON form
+    only), so either may be absent from one event.
+    """
+
+    __slots__ = ("raw", "raw_seq", "stream_id", "execution_id")
+
+    def __init__(self, execution_id: str, stream_id: int, data: dict[str, Any] | None,
+                 raw: list[memoryview] | None, raw_seq: int, nbytes: int) -> None:
+        super().__init__("execution-output", data, nbytes)
+        self.execution_id = execution_id
+        self.stream_id = stream_id
+        self.raw = raw
+        self.raw_seq = raw_seq
+
+    def _encode(self, alias: bool, binary: bool) -> str | bytes | None:
+        if not binary:
+            return super()._encode(alias, False)
+        if self.raw is None:
+            return None
+        return encode_binary_output(self.execution_id, self.stream_id, self.raw_seq, self.raw)
 
 
 class Subscription:
     """One session's view of one execution: a channel of :class:`ServerEvent`."""
 
-    def __init__(self, owner: bool, budget: int) -> None:
+    def __init__(self, owner: bool, budget: int, binary: bool = False) -> None:
         self.owner = owner
         self.budget = budget
+        #: The session takes output as binary frames (so the pump may skip UTF-8 work).
+        self.binary = binary
         self.queued = 0
         size = _OWNER_WINDOW if owner else 1_000_000  # observers: bounded by bytes instead
         self.send_channel, self.receive_channel = trio.open_memory_channel[ServerEvent](size)
@@ -129,12 +165,15 @@ class Execution:
 
     # --- watchers ---------------------------------------------------------------
 
-    def subscribe(self, key: object, *, owner: bool, budget: int) -> Subscription | None:
+    def subscribe(self, key: object, *, owner: bool, budget: int, binary: bool = False) -> Subscription | None:
         """Add a watcher; None if ``key`` already watches or the execution is over."""
         if key in self.subscriptions or self.finished.is_set():
             return None
-        sub = self.subscriptions[key] = Subscription(owner, budget)
+        sub = self.subscriptions[key] = Subscription(owner, budget, binary)
         return sub
+
+    def wants_text(self) -> bool:
+        return any(not sub.binary for sub in self.subscriptions.values())
 
     def unsubscribe(self, key: object) -> None:
         sub = self.subscriptions.pop(key, None)
@@ -279,47 +318,62 @@ class ExecutionManager:
         """Read the exec's frames until EOF and publish them, in order, per stream."""
         parser = FrameParser()
         decoders = {STDOUT: StreamDecoder(), STDERR: StreamDecoder()}
-        names = {STDOUT: "stdout", STDERR: "stderr"}
         cap = self.limits.max_output_bytes
         total = 0
         while data := await stream.receive_some(_READ_SIZE):
-            frames = parser.feed(data)
-            # Merge consecutive frames of one stream: a process writing in small pieces
-            # should not cost one WebSocket message per write.
-            for sid, payload in _coalesce(frames):
+            # Consecutive frames of one stream go out as one message: a process writing
+            # in small pieces should not cost one WebSocket message per write.
+            for sid, pieces in _runs(parser.feed(data)):
                 if ex.truncated or sid not in decoders:
                     continue
-                if total + len(payload) > cap:
-                    payload = payload[: cap - total]
+                size = sum(len(p) for p in pieces)
+                if total + size > cap:
+                    pieces, size = _trim(pieces, cap - total), cap - total
                     ex.truncated = True
-                total += len(payload)
-                chunk = decoders[sid].decode(payload)
-                ex.bytes_out[names[sid]] += len(payload)
-                if chunk is not None:
-                    await self._publish_chunk(ex, names[sid], chunk)
+                total += size
+                await self._publish_output(ex, sid, decoders[sid], pieces, size)
                 if ex.truncated:
-                    for d_sid, decoder in decoders.items():
-                        if (tail := decoder.flush()) is not None:
-                            await self._publish_chunk(ex, names[d_sid], tail)
+                    await self._flush(ex, decoders)
                     await ex._publish(ex._warning(
                         "OUTPUT_TRUNCATED", f"output passed {cap} bytes; the command is stopped"))
                     ex.request_stop("output limit reached")
-        for sid, decoder in decoders.items():
-            if (tail := decoder.flush()) is not None:
-                await self._publish_chunk(ex, names[sid], tail)
+        await self._flush(ex, decoders)
 
-    async def _publish_chunk(self, ex: Execution, stream_name: str, chunk: Any) -> None:
-        data = {
-            "executionId": ex.id,
-            "containerId": ex.container_id,
-            "type": stream_name,
-            "data": chunk.data,
-            "seq": chunk.seq,
-            "timestamp": time.time(),
-        }
-        if chunk.binary:
-            data["encoding"] = "base64"
-        await ex._publish(ServerEvent("execution-output", data, chunk.nbytes))
+    async def _publish_output(
+        self, ex: Execution, sid: int, decoder: StreamDecoder, pieces: list[memoryview] | None, size: int = 0
+    ) -> None:
+        raw_seq = decoder.offset
+        if pieces is None:
+            chunk = decoder.flush()
+            if chunk is None:
+                return
+        else:
+            ex.bytes_out[_STREAM_NAMES[sid]] += size
+            if ex.wants_text():
+                chunk = decoder.decode(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+            else:
+                # Only binary watchers: skip UTF-8 work. A text watcher arriving later
+                # starts at a chunk boundary (a split character would come as base64).
+                decoder.skip(size)
+                chunk = None
+        data = None
+        if chunk is not None:
+            data = {
+                "executionId": ex.id,
+                "containerId": ex.container_id,
+                "type": _STREAM_NAMES[sid],
+                "data": chunk.data,
+                "seq": chunk.seq,
+                "timestamp": time.time(),
+            }
+            if chunk.binary:
+                data["encoding"] = "base64"
+        await ex._publish(OutputEvent(ex.id, sid, data, pieces, raw_seq, size))
+
+    async def _flush(self, ex: Execution, decoders: dict[int, StreamDecoder]) -> None:
+        """End of output: a partial UTF-8 character still held goes out (as base64)."""
+        for sid, decoder in decoders.items():
+            await self._publish_output(ex, sid, decoder, None)
 
     async def _feed_stdin(self, ex: Execution, stream: ExecStream) -> None:
         async with ex._stdin_receive:
@@ -430,17 +484,23 @@ class ExecutionManager:
                         log.warning("after execution %s: %s", ex.id, exc.message)
 
 
-def _coalesce(frames: list[tuple[int, memoryview]]) -> list[tuple[int, bytes | memoryview]]:
-    out: list[tuple[int, bytes | memoryview]] = []
-    i, n = 0, len(frames)
-    while i < n:
-        sid, payload = frames[i]
-        j = i + 1
-        while j < n and frames[j][0] == sid:
-            j += 1
-        if j - i == 1:
-            out.append((sid, payload))
+def _runs(frames: list[tuple[int, memoryview]]) -> list[tuple[int, list[memoryview]]]:
+    """Group consecutive frames of the same stream (no copying)."""
+    out: list[tuple[int, list[memoryview]]] = []
+    for sid, payload in frames:
+        if out and out[-1][0] == sid:
+            out[-1][1].append(payload)
         else:
-            out.append((sid, b"".join(p for _, p in frames[i:j])))
-        i = j
+            out.append((sid, [payload]))
+    return out
+
+
+def _trim(pieces: list[memoryview], limit: int) -> list[memoryview]:
+    """The first ``limit`` bytes of ``pieces``."""
+    out = []
+    for piece in pieces:
+        if limit <= 0:
+            break
+        out.append(piece[:limit])
+        limit -= len(out[-1])
     return out

@@ -64,6 +64,12 @@ class StreamDecoder:
             return Chunk(base64.b64encode(body).decode("ascii"), True, seq, cut)
         return Chunk(text, False, seq, cut)
 
+    def skip(self, nbytes: int) -> None:
+        """Account for ``nbytes`` sent without decoding; a held partial character is dropped
+        from the text view (it went out in binary form)."""
+        self.offset += nbytes
+        self._pending = b""
+
     def flush(self) -> Chunk | None:
         """End of stream: whatever is pending is an incomplete character, sent as base64."""
         if not self._pending:

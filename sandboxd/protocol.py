@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
+import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Union
 
+import msgspec
+
 from .errors import BadRequest, UnknownEvent
+
+# msgspec's JSON codec is ~10x faster than the standard library's on large strings, and
+# encoding output frames is the daemon's hottest path (see bench/).
+_encoder = msgspec.json.Encoder()
+_decode = msgspec.json.decode
 
 #: Server event names a session that started with ``join-session`` sees instead.
 ALIASES = {
@@ -114,18 +121,25 @@ class Ping:
     ref: Ref = None
 
 
+@dataclass(frozen=True)
+class ConfigureSession:
+    #: Send output as binary frames (raw bytes) instead of JSON ``execution-output``.
+    binary_output: bool = False
+    ref: Ref = None
+
+
 ClientMessage = Union[
     CreateContainer, JoinContainer, LeaveContainer, ListContainers, RemoveContainer,
-    ExecuteCommand, StdinData, StdinClose, Kill, Ping,
+    ExecuteCommand, StdinData, StdinClose, Kill, Ping, ConfigureSession,
 ]
 
 
 def peek_ref(text: str | bytes) -> Ref:
     """Best-effort ``data.ref`` of a frame, so even a rejected frame's error can echo it."""
     try:
-        data = json.loads(text).get("data")
+        data = _decode(text).get("data")
         ref = data.get("ref") if isinstance(data, dict) else None
-    except (ValueError, AttributeError, RecursionError):
+    except (msgspec.DecodeError, AttributeError, RecursionError):
         return None
     return ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) else None
 
@@ -141,8 +155,8 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     if isinstance(text, (bytes, bytearray)):
         raise BadRequest("binary frames are not accepted; send JSON text frames")
     try:
-        frame = json.loads(text)
-    except (ValueError, RecursionError):
+        frame = _decode(text)
+    except (msgspec.DecodeError, RecursionError):
         raise BadRequest("frame is not valid JSON") from None
     if not isinstance(frame, dict):
         raise BadRequest('frame must be a JSON object {"event": ..., "data": ...}')
@@ -318,6 +332,7 @@ _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
     "stdin-close": lambda f: StdinClose(f.id("executionId"), f.ref),  # type: ignore[arg-type]
     "kill": _parse_kill,
     "ping": lambda f: Ping(f.ref),
+    "configure-session": lambda f: ConfigureSession(f.bool("binaryOutput"), f.ref),
 }
 
 #: Every event a client may send.
@@ -331,7 +346,30 @@ def encode(event: str, data: Mapping[str, Any], *, alias: bool = False) -> str:
     """One server frame as text; ``alias`` picks the seed's event names."""
     if alias:
         event = ALIASES.get(event, event)
-    return json.dumps({"event": event, "data": data}, ensure_ascii=False, separators=(",", ":"))
+    return _encoder.encode({"event": event, "data": data}).decode("utf-8")
+
+
+#: Kind byte of a binary output frame.
+BINARY_OUTPUT = 1
+_BINARY_HEADER = struct.Struct(">BBQB")
+
+
+def encode_binary_output(
+    execution_id: str, stream_id: int, seq: int, pieces: list[bytes | memoryview] | tuple[bytes | memoryview, ...]
+) -> bytes:
+    """A binary output frame: kind, stream (1 stdout, 2 stderr), seq, id length, id, bytes."""
+    eid = execution_id.encode("ascii")
+    return b"".join((_BINARY_HEADER.pack(BINARY_OUTPUT, stream_id, seq, len(eid)), eid, *pieces))
+
+
+def decode_binary_output(frame: bytes | bytearray) -> tuple[str, str, int, memoryview]:
+    """Inverse of :func:`encode_binary_output`: ``(executionId, type, seq, data)``."""
+    kind, stream_id, seq, n = _BINARY_HEADER.unpack_from(frame)
+    if kind != BINARY_OUTPUT or stream_id not in (1, 2):
+        raise ValueError("not a sandboxd binary output frame")
+    start = _BINARY_HEADER.size
+    eid = bytes(frame[start : start + n]).decode("ascii")
+    return eid, "stdout" if stream_id == 1 else "stderr", seq, memoryview(frame)[start + n :]
 
 
 def with_ref(data: dict[str, Any], ref: Ref) -> dict[str, Any]:

@@ -114,9 +114,9 @@ class Server:
             ws = await ws_request.accept()
             self._websockets.add(ws)
 
-            async def send(text: str) -> None:
+            async def send(frame: str | bytes) -> None:
                 try:
-                    await ws.send_message(text)
+                    await ws.send_message(frame)
                 except trio_websocket.ConnectionClosed:
                     raise SessionClosed from None
 

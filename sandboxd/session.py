@@ -32,7 +32,7 @@ class Session:
     def __init__(
         self,
         hub: Hub,
-        send: Callable[[str], Awaitable[None]],
+        send: Callable[[str | bytes], Awaitable[None]],
         receive: Callable[[], Awaitable[str | bytes]],
         peer: str = "?",
     ) -> None:
@@ -45,6 +45,8 @@ class Session:
         self.joined: set[str] = set()
         #: Whether this session speaks the seed's alias event names (fixed by its first join).
         self.alias: bool | None = None
+        #: Whether output goes out as binary frames (``configure-session``).
+        self.binary_output = False
         self._watching: dict[str, Execution] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -131,6 +133,12 @@ class Session:
             await self.send_event("container-removed", p.with_ref({"containerId": sandbox.id}, m.ref))
         elif isinstance(m, p.Ping):
             await self.send_event("pong", p.with_ref({}, m.ref))
+        elif isinstance(m, p.ConfigureSession):
+            self.binary_output = m.binary_output
+            for ex in self._watching.values():
+                if (sub := ex.subscriptions.get(self)) is not None:
+                    sub.binary = m.binary_output
+            await self.send_event("session-configured", p.with_ref({"binaryOutput": m.binary_output}, m.ref))
         else:  # pragma: no cover - the parser only returns the types above
             raise BadRequest(f"unhandled message {type(m).__name__}")
 
@@ -188,7 +196,9 @@ class Session:
         """Start forwarding ``ex``'s events to this client."""
         if self._nursery is None:
             return
-        sub = ex.subscribe(self, owner=owner, budget=self.hub.config.limits.observer_buffer_bytes)
+        sub = ex.subscribe(
+            self, owner=owner, budget=self.hub.config.limits.observer_buffer_bytes, binary=self.binary_output
+        )
         if sub is None:
             return
         self._watching[ex.id] = ex
@@ -201,7 +211,9 @@ class Session:
             async with sub.receive_channel:
                 async for event in sub.receive_channel:
                     sub.taken(event)
-                    await self._send(event.encoded(bool(self.alias)))
+                    frame = event.encoded(bool(self.alias), self.binary_output)
+                    if frame is not None:
+                        await self._send(frame)
         except SessionClosed:
             if self._nursery is not None:
                 self._nursery.cancel_scope.cancel()

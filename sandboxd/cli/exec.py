@@ -64,6 +64,7 @@ def exec_command(
                 accepted = await client.call("execute-command", request)
                 out.result(accepted["executionId"], **accepted)
                 return ExitCode.OK
+            await client.use_binary_output()
             result = await client.run(
                 command, container_id=sandbox, image=image, env=environment or None,
                 workdir=workdir, timeout=timeout, stdin=_read_stdin if interactive else None,
@@ -81,7 +82,7 @@ async def _read_stdin() -> bytes:
     return await trio.to_thread.run_sync(os.read, 0, 256 * 1024, abandon_on_cancel=True)
 
 
-def _write_output(stream: str, data: bytes) -> None:
+def _write_output(stream: str, data: bytes | memoryview) -> None:
     target = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
     try:
         target.write(data)

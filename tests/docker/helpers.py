@@ -8,7 +8,7 @@ from typing import Any
 import trio
 
 from sandboxd.client import Client
-from sandboxd.output import chunk_bytes
+from sandboxd.client import output_bytes
 
 OUTPUT = ("execution-output", "exec-output")
 COMPLETE = ("execution-complete", "exec-finished")
@@ -26,7 +26,7 @@ class Seen:
         if name in OUTPUT:
             stream = self.stdout if data["type"] == "stdout" else self.stderr
             assert data["seq"] == len(stream), f"gap or duplicate at {data['seq']} (have {len(stream)})"
-            stream += chunk_bytes(data["data"], data.get("encoding") == "base64")
+            stream += output_bytes(data)
         elif name in COMPLETE:
             self.complete = data
 

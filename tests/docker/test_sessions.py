@@ -258,3 +258,21 @@ async def test_websocket_on_another_path_is_refused_before_upgrade(daemon):
         async with trio_websocket.open_websocket_url(f"ws://127.0.0.1:{daemon.port}/other"):
             pass
     assert info.value.status_code == 404
+
+
+async def test_binary_output_mode_sends_exact_bytes_with_offsets(client, sandbox):
+    configured = await client.call("configure-session", {"binaryOutput": True})
+    assert configured["binaryOutput"] is True
+    script = r"printf 'a\342'; sleep 0.2; printf '\202\254\377'; printf 'e\n' >&2"
+    accepted = await client.call("execute-command", {"containerId": sandbox, "command": ["sh", "-c", script]})
+    seen = await follow(client, accepted["executionId"])
+    assert bytes(seen.stdout) == b"a\xe2\x82\xac\xff" and bytes(seen.stderr) == b"e\n"
+    assert any(isinstance(d.get("raw"), memoryview) for n, d in seen.events if n == "execution-output")
+
+
+async def test_json_mode_carries_8_mib_of_random_bytes_exactly(client, sandbox):
+    script = "head -c 8388608 /dev/urandom > /tmp/r8 && sha256sum /tmp/r8 >&2 && cat /tmp/r8"
+    seen = await run(client, sandbox, ["sh", "-c", script])
+    import hashlib
+
+    assert hashlib.sha256(seen.stdout).hexdigest() == bytes(seen.stderr).split()[0].decode()

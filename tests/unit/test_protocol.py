@@ -92,3 +92,13 @@ def test_alias_names_are_used_only_when_asked():
     assert json.loads(p.encode("execution-complete", data, alias=True))["event"] == "exec-finished"
     assert json.loads(p.encode("container-joined", data, alias=True))["event"] == "session-joined"
     assert json.loads(p.encode("error", data, alias=True))["event"] == "error"
+
+
+def test_binary_output_frames_round_trip():
+    frame = p.encode_binary_output("exec-00ff", 2, 1 << 40, [b"\x00\xff", memoryview(b"raw")])
+    assert p.decode_binary_output(frame)[:3] == ("exec-00ff", "stderr", 1 << 40)
+    assert bytes(p.decode_binary_output(frame)[3]) == b"\x00\xffraw"
+
+
+def test_configure_session_asks_for_binary_output():
+    assert p.parse_client_message(frame("configure-session", {"binaryOutput": True})) == p.ConfigureSession(True)
