@@ -153,13 +153,19 @@ class Client:
 
 
 @asynccontextmanager
-async def open_client(url: str | None = None, *, connect_timeout: float = 10.0) -> AsyncIterator[Client]:
+async def open_client(
+    url: str | None = None, *, token: str | None = None, connect_timeout: float = 10.0
+) -> AsyncIterator[Client]:
     """Connect to the daemon at ``url`` (default: ``$SANDBOXD_URL``, else :data:`DEFAULT_URL`).
+
+    ``token`` (default ``$SANDBOXD_TOKEN``) is sent as ``Authorization: Bearer``.
 
     Raises:
         DaemonUnavailable: the daemon cannot be reached or refused the handshake.
     """
     url = url or default_url()
+    token = token or os.environ.get("SANDBOXD_TOKEN")
+    headers = [("Authorization", f"Bearer {token}")] if token else None
     connected = False
     try:
         async with trio_websocket.open_websocket_url(
@@ -169,6 +175,7 @@ async def open_client(url: str | None = None, *, connect_timeout: float = 10.0) 
             receive_buffer_size=1024 * 1024,
             connect_timeout=connect_timeout,
             disconnect_timeout=2,
+            extra_headers=headers,
         ) as ws:
             connected = True
             yield Client(ws)

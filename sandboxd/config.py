@@ -13,6 +13,7 @@ import os
 import sys
 import types
 import typing
+from typing import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,11 +97,22 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class PluginsConfig:
+    #: Plugins to enable, by entry-point name; "*" enables every installed plugin.
+    enabled: tuple[str, ...] = ()
+    #: Plugins to keep off even if ``enabled`` names them (or "*").
+    disabled: tuple[str, ...] = ()
+    #: ``[plugins.NAME]`` tables, given to each plugin as it loads; checked by the plugin.
+    settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     docker: DockerConfig = field(default_factory=DockerConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    plugins: PluginsConfig = field(default_factory=PluginsConfig)
     #: Where the configuration came from, for messages; None for built-in defaults.
     source: str | None = None
 
@@ -158,8 +170,21 @@ def parse_config(raw: dict[str, object], *, source: str = "<config>") -> Config:
             raise ConfigError(f"{source}: unknown section [{name}]")
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: [{name}] must be a table")
-        sections[name] = _build(hints[name], value, f"{source}: [{name}]")
+        if name == "plugins":
+            sections[name] = _build_plugins(value, f"{source}: [plugins]")
+        else:
+            sections[name] = _build(hints[name], value, f"{source}: [{name}]")
     return Config(**sections, source=source)  # type: ignore[arg-type]
+
+
+def _build_plugins(values: dict[str, object], where: str) -> PluginsConfig:
+    lists = {k: v for k, v in values.items() if k in ("enabled", "disabled")}
+    settings = {k: v for k, v in values.items() if k not in lists}
+    for name, table in settings.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} {name}: expected a [plugins.{name}] table of plugin settings")
+    built = _build(PluginsConfig, lists, where)
+    return dataclasses.replace(built, settings=settings)  # type: ignore[type-var]
 
 
 def _build(cls: type, values: dict[str, object], where: str) -> object:

@@ -11,6 +11,7 @@ import trio
 
 from .config import Config
 from .hub import open_hub
+from .plugins import Plugins
 from .server import Server
 
 log = logging.getLogger("sandboxd")
@@ -26,13 +27,15 @@ def setup_logging(level: str = "info") -> None:
     logging.getLogger("trio-websocket").setLevel(logging.WARNING)
 
 
-async def serve_daemon(config: Config, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_daemon(
+    config: Config, plugins: Plugins | None = None, *, task_status: Any = trio.TASK_STATUS_IGNORED
+) -> None:
     """Run the daemon until SIGINT or SIGTERM, then shut down gracefully.
 
     A second signal during shutdown cancels everything at once.
     """
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with open_hub(config) as hub:
+        async with open_hub(config, plugins) as hub:
             server = Server(hub)
             async with trio.open_nursery() as nursery:
                 port = await nursery.start(server.serve)
@@ -53,5 +56,5 @@ async def _second_signal(signals: Any, scope: trio.CancelScope) -> None:
         return
 
 
-def run(config: Config) -> None:
-    trio.run(serve_daemon, config)
+def run(config: Config, plugins: Plugins | None = None) -> None:
+    trio.run(serve_daemon, config, plugins)

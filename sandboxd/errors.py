@@ -11,6 +11,8 @@ into CLI exit codes in one place (:mod:`sandboxd.cli._errors`)::
     │                                             the daemon did not create (never revealed)
     ├── LimitExceeded             LIMIT_EXCEEDED  the client's: a configured limit
     ├── Forbidden                 FORBIDDEN       the client's: policy says no
+    ├── CommandRejected           COMMAND_REJECTED  the client's: a plugin refused the command
+    ├── PluginError               PLUGIN_ERROR    a plugin's: it raised; fails closed
     ├── DockerError               DOCKER_ERROR    the engine's: an Engine API call failed
     │   └── EngineUnavailable     ENGINE_UNAVAILABLE  the engine does not answer
     └── InternalError             INTERNAL        ours: a bug; details are logged, not sent
@@ -35,10 +37,9 @@ class SandboxdError(Exception):
     @classmethod
     def from_code(cls, code: str, message: str) -> SandboxdError:
         """Rebuild the typed error a daemon reported (used by the client)."""
-        for klass in _all_subclasses(SandboxdError):
-            if klass.code == code:
-                return klass(message)
-        err = SandboxdError(message)
+        klass = next((k for k in _all_subclasses(SandboxdError) if k.code == code), SandboxdError)
+        err = klass.__new__(klass)
+        SandboxdError.__init__(err, message)  # subclasses' own fields are not on the wire
         err.code = code
         return err
 
@@ -80,6 +81,28 @@ class Forbidden(SandboxdError):
     """Policy refuses the action."""
 
     code = "FORBIDDEN"
+
+
+class CommandRejected(SandboxdError):
+    """A plugin's command policy refused the command; ``reason`` says why."""
+
+    code = "COMMAND_REJECTED"
+
+    def __init__(self, reason: str, *, plugin: str | None = None) -> None:
+        super().__init__(f"command rejected: {reason}")
+        self.reason = reason
+        self.plugin = plugin
+
+
+class PluginError(SandboxdError):
+    """A plugin raised; the request is refused (fail closed) and the daemon carries on."""
+
+    code = "PLUGIN_ERROR"
+
+    def __init__(self, plugin: str, hook: str) -> None:
+        super().__init__(f"plugin {plugin!r} failed in {hook}; the request was refused")
+        self.plugin = plugin
+        self.hook = hook
 
 
 class DockerError(SandboxdError):

@@ -28,6 +28,7 @@ from .config import LimitsConfig
 from .engine import EXEC_MARKER, STDERR, STDOUT, DockerEngine, ExecStream, FrameParser
 from .errors import BadRequest, DockerError, LimitExceeded, NotFound, SandboxdError
 from .output import StreamDecoder
+from .plugin_types import ANONYMOUS, Principal
 from .protocol import SIGNALS, encode, encode_binary_output
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,13 @@ class ExecutionRequest:
     user: str | None = None
     #: Remove the container when the execution ends (one-off sandbox).
     ephemeral: bool = False
+    #: Output after which the command is stopped (None: the config's limit).
+    max_output_bytes: int | None = None
+    #: Who asked, and how many executions they may have running at once.
+    principal: Principal = ANONYMOUS
+    max_concurrent: int | None = None
+    #: Paths written into the sandbox for this execution (``files``).
+    uploaded: tuple[str, ...] = ()
 
 
 class Execution:
@@ -276,6 +284,10 @@ class ExecutionManager:
             raise LimitExceeded(
                 f"a sandbox runs at most {self.limits.max_executions_per_sandbox} executions at once"
             )
+        if request.max_concurrent is not None:
+            mine = sum(1 for ex in self._running.values() if ex.request.principal.user == request.principal.user)
+            if mine >= request.max_concurrent:
+                raise LimitExceeded(f"you may run at most {request.max_concurrent} executions at once")
         execution_id = f"exec-{secrets.token_hex(8)}"
         env = {**request.env, EXEC_MARKER: execution_id}
         exec_id = await self.engine.exec_create(
@@ -318,7 +330,7 @@ class ExecutionManager:
         """Read the exec's frames until EOF and publish them, in order, per stream."""
         parser = FrameParser()
         decoders = {STDOUT: StreamDecoder(), STDERR: StreamDecoder()}
-        cap = self.limits.max_output_bytes
+        cap = ex.request.max_output_bytes or self.limits.max_output_bytes
         total = 0
         while data := await stream.receive_some(_READ_SIZE):
             # Consecutive frames of one stream go out as one message: a process writing

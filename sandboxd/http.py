@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import h11
 import trio
 
+from .plugin_types import HTTPRequest
+
 MAX_HEAD_BYTES = 16 * 1024
 
 
@@ -41,6 +43,11 @@ class Request:
         parts = urlsplit(self.target)
         self.path = parts.path
         self.query = parse_qs(parts.query)
+
+    def for_plugins(self) -> HTTPRequest:
+        return HTTPRequest(
+            self.method, self.path, {k: v[0] for k, v in self.query.items()}, dict(self.headers), self.peer
+        )
 
     @property
     def is_websocket(self) -> bool:

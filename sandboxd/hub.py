@@ -1,7 +1,9 @@
-"""The daemon-wide state every session shares: sandboxes, executions, sessions.
+"""The daemon-wide state every session shares: sandboxes, executions, sessions, plugins.
 
 Sessions come and go; the hub and the executions it owns stay. Its nursery (opened
-by :func:`open_hub`) is the one place execution tasks live.
+by :func:`open_hub`) is the one place execution tasks live. Policy decisions that more
+than one entry point needs (who may touch which sandbox, with which limits) live here,
+so the session stays a dispatcher.
 """
 
 from __future__ import annotations
@@ -9,16 +11,18 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Sequence
 
 import trio
 
 from . import __version__
 from .config import Config
-from .engine import DockerEngine
+from .engine import STDERR, STDOUT, DockerEngine, FrameParser
 from .errors import SandboxdError
 from .executions import Execution, ExecutionManager
-from .sandboxes import SandboxRegistry
+from .plugin_types import ExecutionInfo, ExecutionLimits, Principal, RunResult, SandboxInfo
+from .plugins import Plugins, load_plugins
+from .sandboxes import Sandbox, SandboxRegistry
 
 if TYPE_CHECKING:
     from .session import Session
@@ -27,24 +31,114 @@ log = logging.getLogger(__name__)
 
 
 class Hub:
-    def __init__(self, config: Config, engine: DockerEngine, nursery: trio.Nursery) -> None:
+    def __init__(self, config: Config, engine: DockerEngine, nursery: trio.Nursery, plugins: Plugins) -> None:
         self.config = config
         self.engine = engine
+        self.plugins = plugins
         self.sandboxes = SandboxRegistry(engine, config.sandbox)
         self.executions = ExecutionManager(engine, config.limits, nursery, on_finished=self._finished)
         self.sessions: set[Session] = set()
         self.started_at = time.monotonic()
 
+    # --- policy -------------------------------------------------------------------
+
+    async def open_sandbox(self, principal: Principal, container_id: str, action: str) -> Sandbox:
+        """The sandbox ``container_id`` names, if ``principal`` may ``action`` it.
+
+        Raises:
+            NotFound: unknown, not ours, or hidden from this principal by policy.
+            Forbidden: policy refuses.
+        """
+        sandbox = await self.sandboxes.resolve(container_id)
+        await self.plugins.authorize(principal, action, sandbox.info(), asked_as=container_id)
+        return sandbox
+
+    async def create_sandbox(self, principal: Principal, image: str | None, *, ephemeral: bool = False) -> Sandbox:
+        await self.plugins.authorize(principal, "create", None)
+        options = await self.plugins.sandbox_options(
+            principal, self.sandboxes.default_options(image), self.config.sandbox
+        )
+        return await self.sandboxes.create(options, owner=principal.user, ephemeral=ephemeral)
+
+    async def visible_sandboxes(self, principal: Principal) -> list[Sandbox]:
+        return [s for s in self.sandboxes.list() if await self.plugins.allowed(principal, "view", s.info())]
+
+    async def execution_limits(self, principal: Principal, requested_timeout: float | None) -> ExecutionLimits:
+        c = self.config.limits
+        limits = ExecutionLimits(
+            timeout_seconds=min(requested_timeout or c.exec_timeout_seconds, c.max_exec_timeout_seconds),
+            max_output_bytes=c.max_output_bytes,
+            max_concurrent=c.max_executions,
+        )
+        return await self.plugins.execution_limits(principal, limits, c)
+
     def watchers_of(self, container_id: str) -> list[Session]:
         return [s for s in self.sessions if container_id in s.joined]
 
+    # --- plugins' view of executions ------------------------------------------------
+
+    def execution_info(self, ex: Execution) -> ExecutionInfo:
+        sandbox = self.sandboxes.get(ex.container_id)
+        info = ExecutionInfo(
+            id=ex.id,
+            sandbox=sandbox.info() if sandbox else _gone(ex.container_id),
+            principal=ex.request.principal,
+            command=ex.request.command,
+            workdir=ex.request.workdir,
+            uploaded=tuple(ex.request.uploaded),
+        )
+        if ex.finished.is_set():
+            info.status, info.exit_code, info.duration_ms = ex.status, ex.exit_code, ex.duration_ms
+            info.truncated, info.bytes_out = ex.truncated, dict(ex.bytes_out)
+
+        async def run_in_sandbox(command: Sequence[str], *, env: dict[str, str] | None = None,
+                                 workdir: str | None = None) -> RunResult:
+            return await self.run_quietly(ex.container_id, command, env=env, workdir=workdir or ex.request.workdir,
+                                          user=ex.request.user)
+
+        async def send_event(name: str, data: dict[str, Any]) -> None:
+            await self.notify_sessions(self._sessions_for(ex), name, {"executionId": ex.id, "containerId": ex.container_id, **data})
+
+        info.run_in_sandbox = run_in_sandbox
+        info.send_event = send_event
+        return info
+
+    def _sessions_for(self, ex: Execution) -> list[Session]:
+        return [s for s in self.sessions if s.id == ex.started_by or ex.container_id in s.joined]
+
+    async def notify_sessions(self, sessions: Iterable[Session], name: str, data: dict[str, Any]) -> None:
+        for session in sessions:
+            await session.try_send_event(name, data)
+
+    async def run_quietly(
+        self, container_id: str, command: Sequence[str], *, env: dict[str, str] | None = None,
+        workdir: str | None = None, user: str | None = None, max_output: int = 1 << 20,
+    ) -> RunResult:
+        """Run a short command in a sandbox and collect its output (for plugins)."""
+        exec_id = await self.engine.exec_create(container_id, command, env=env, workdir=workdir, user=user)
+        parser = FrameParser()
+        out = {STDOUT: bytearray(), STDERR: bytearray()}
+        with trio.move_on_after(self.config.docker.call_timeout_seconds):
+            async with self.engine.open_exec_stream(exec_id) as stream:
+                while data := await stream.receive_some():
+                    for sid, payload in parser.feed(data):
+                        if sid in out and len(out[sid]) < max_output:
+                            out[sid] += payload
+        info = await self.engine.exec_inspect(exec_id)
+        code = None if info.get("Running") else info.get("ExitCode")
+        return RunResult(code, bytes(out[STDOUT]), bytes(out[STDERR]))
+
     async def _finished(self, ex: Execution) -> None:
+        await self.plugins.notify("sandboxd_execution_finished", execution=self.execution_info(ex))
         if ex.request.ephemeral:
-            try:
-                sandbox = await self.sandboxes.resolve(ex.container_id)
-                await self.sandboxes.remove(sandbox)
-            except SandboxdError as exc:
-                log.warning("could not remove one-off sandbox %s: %s", ex.container_id[:12], exc.message)
+            sandbox = self.sandboxes.get(ex.container_id)
+            if sandbox is not None:
+                try:
+                    await self.sandboxes.remove(sandbox)
+                except SandboxdError as exc:
+                    log.warning("could not remove one-off sandbox %s: %s", ex.container_id[:12], exc.message)
+
+    # --- daemon ---------------------------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
         """What ``GET /healthz`` reports."""
@@ -80,13 +174,19 @@ class Hub:
                 await ex.finished.wait()
 
 
+def _gone(container_id: str) -> SandboxInfo:
+    """A sandbox removed before its execution's hooks ran."""
+    return SandboxInfo(container_id, "", None)
+
+
 @asynccontextmanager
-async def open_hub(config: Config) -> AsyncIterator[Hub]:
+async def open_hub(config: Config, plugins: Plugins | None = None) -> AsyncIterator[Hub]:
     """Connect to the engine, adopt existing sandboxes, and own the executions' nursery."""
+    plugins = plugins or load_plugins(config)
     engine = DockerEngine(config.docker)
     try:
         async with trio.open_nursery() as nursery:
-            hub = Hub(config, engine, nursery)
+            hub = Hub(config, engine, nursery, plugins)
             try:
                 await hub.sandboxes.load()
             except SandboxdError as exc:

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 from .config import SandboxConfig
 from .engine import DockerEngine
-from .errors import Forbidden, LimitExceeded, NotFound
+from .errors import Forbidden, LimitExceeded, NotFound, SandboxdError
+from .plugin_types import SandboxInfo, SandboxOptions
 
 log = logging.getLogger(__name__)
 
 LABEL_EPHEMERAL = "org.sandboxd.ephemeral"
+LABEL_OWNER = "org.sandboxd.owner"
 
 
 @dataclass
@@ -29,8 +31,16 @@ class Sandbox:
     image: str
     created_at: float
     ephemeral: bool = False
-    #: The user executions run as when none is configured (the image's USER).
-    user: str | None = None
+    owner: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_labels(cls, cid: str, image: str, created_at: float, labels: dict[str, str]) -> Sandbox:
+        return cls(cid, image, created_at, labels.get(LABEL_EPHEMERAL) == "true", labels.get(LABEL_OWNER), labels)
+
+    def info(self) -> SandboxInfo:
+        """The sandbox as plugins see it."""
+        return SandboxInfo(self.id, self.image, self.owner, dict(self.labels))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -38,6 +48,7 @@ class Sandbox:
             "image": self.image,
             "createdAt": self.created_at,
             "ephemeral": self.ephemeral,
+            "owner": self.owner,
         }
 
 
@@ -55,31 +66,37 @@ class SandboxRegistry:
             if c.get("State") != "running" and labels.get(LABEL_EPHEMERAL) == "true":
                 await self.engine.remove_container(c["Id"])
                 continue
-            self._known[c["Id"]] = Sandbox(
-                c["Id"], c.get("Image", ""), float(c.get("Created", 0)), labels.get(LABEL_EPHEMERAL) == "true"
-            )
+            self._known[c["Id"]] = Sandbox.from_labels(c["Id"], c.get("Image", ""), float(c.get("Created", 0)), labels)
         log.info("adopted %d existing sandboxes", len(self._known))
 
     def list(self) -> list[Sandbox]:
         return sorted(self._known.values(), key=lambda s: s.created_at)
 
-    async def create(self, image: str | None = None, *, ephemeral: bool = False) -> Sandbox:
-        image = image or self.config.default_image
+    def default_options(self, image: str | None) -> SandboxOptions:
+        c = self.config
+        return SandboxOptions(image or c.default_image, c.memory_bytes, c.cpus, c.pids_limit, c.read_only_root)
+
+    async def create(self, options: SandboxOptions, *, owner: str, ephemeral: bool = False) -> Sandbox:
+        image = options.image
         if self.config.allowed_images and image not in self.config.allowed_images:
             raise Forbidden(f"image {image!r} is not allowed here")
         if len(self._known) + self._creating >= self.config.max_sandboxes:
             raise LimitExceeded(f"at most {self.config.max_sandboxes} sandboxes at once")
+        labels = {LABEL_OWNER: owner}
+        if ephemeral:
+            labels[LABEL_EPHEMERAL] = "true"
         self._creating += 1
         try:
-            labels = {LABEL_EPHEMERAL: "true"} if ephemeral else {}
             try:
-                cid = await self.engine.create_sandbox(image, self.config, labels)
+                cid = await self.engine.create_sandbox(
+                    options, command=self.config.keepalive_command, user=self.config.user, labels=labels
+                )
             except NotFound:
                 raise NotFound(f"no such image: {image}") from None
         finally:
             self._creating -= 1
-        sandbox = self._known[cid] = Sandbox(cid, image, time.time(), ephemeral)
-        log.info("created sandbox %s from %s", cid[:12], image)
+        sandbox = self._known[cid] = Sandbox.from_labels(cid, image, time.time(), {**options.labels, **labels})
+        log.info("created sandbox %s from %s for %s", cid[:12], image, owner)
         return sandbox
 
     async def resolve(self, container_id: str) -> Sandbox:
@@ -103,10 +120,11 @@ class SandboxRegistry:
         if not self.engine.is_ours(info):
             raise NotFound.sandbox(container_id)
         labels = info["Config"].get("Labels") or {}
-        sandbox = self._known[info["Id"]] = Sandbox(
-            info["Id"], info["Config"].get("Image", ""), time.time(), labels.get(LABEL_EPHEMERAL) == "true"
-        )
+        sandbox = self._known[info["Id"]] = Sandbox.from_labels(info["Id"], info["Config"].get("Image", ""), time.time(), labels)
         return sandbox
+
+    def get(self, container_id: str) -> Sandbox | None:
+        return self._known.get(container_id)
 
     def forget(self, container_id: str) -> None:
         self._known.pop(container_id, None)
@@ -118,7 +136,13 @@ class SandboxRegistry:
 
     async def remove_ephemeral(self) -> None:
         """On shutdown: one-off sandboxes must not outlive the daemon."""
+        async def remove(sandbox: Sandbox) -> None:
+            try:
+                await self.remove(sandbox)
+            except SandboxdError as exc:
+                log.warning("could not remove one-off sandbox %s: %s", sandbox.id[:12], exc.message)
+
         async with trio.open_nursery() as nursery:
             for sandbox in self.list():
                 if sandbox.ephemeral:
-                    nursery.start_soon(self.remove, sandbox)
+                    nursery.start_soon(remove, sandbox)

@@ -15,6 +15,8 @@ import trio_websocket
 
 from .hub import Hub
 from .http import BadHTTPRequest, ReplayStream, Request, read_request, send_response
+from .errors import SandboxdError
+from .plugin_types import ANONYMOUS, Principal
 from .session import Session, SessionClosed
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,16 @@ class Server:
                 await stream.aclose()
 
     async def _route(self, stream: trio.SocketStream, request: Request) -> None:
+        plugins = self.hub.plugins
+        http_request = request.for_plugins()
+        try:
+            refusal = await plugins.check_request(http_request)
+        except SandboxdError as exc:
+            await send_response(stream, 500, f"{exc.message}\n")
+            return
+        if refusal is not None:
+            await send_response(stream, refusal.status, f"{refusal.reason}\n")
+            return
         if request.path == "/healthz" and request.method in ("GET", "HEAD"):
             health = await self.hub.health()
             await send_response(stream, 200 if health["status"] == "ok" else 503, health)
@@ -98,11 +110,21 @@ class Server:
             elif len(self.hub.sessions) >= self.config.max_sessions:
                 await send_response(stream, 503, "too many sessions\n")
             else:
-                await self._websocket(stream, request)
+                try:
+                    principal = await plugins.authenticate(http_request)
+                except SandboxdError as exc:
+                    await send_response(stream, 500, f"{exc.message}\n")
+                    return
+                if principal is None and plugins.auth_required:
+                    log.info("refused unauthenticated handshake from %s", request.peer)
+                    await send_response(stream, 401, "authentication required\n",
+                                        headers={"WWW-Authenticate": 'Bearer realm="sandboxd"'})
+                    return
+                await self._websocket(stream, request, principal or ANONYMOUS)
         else:
             await send_response(stream, 404, "not found\n")
 
-    async def _websocket(self, stream: trio.SocketStream, request: Request) -> None:
+    async def _websocket(self, stream: trio.SocketStream, request: Request, principal: Principal) -> None:
         async with trio.open_nursery() as nursery:
             ws_request = await trio_websocket.wrap_server_stream(
                 nursery,
@@ -127,7 +149,7 @@ class Server:
                     raise SessionClosed from None
 
             try:
-                await Session(self.hub, send, receive, request.peer).run()
+                await Session(self.hub, send, receive, request.peer, principal).run()
             finally:
                 self._websockets.discard(ws)
                 with trio.move_on_after(1) as cleanup:

@@ -18,6 +18,7 @@ from . import protocol as p
 from .errors import BadRequest, InternalError, NotFound, SandboxdError
 from .executions import Execution, ExecutionRequest, Subscription
 from .hub import Hub
+from .plugin_types import ANONYMOUS, Principal
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,10 @@ class Session:
         send: Callable[[str | bytes], Awaitable[None]],
         receive: Callable[[], Awaitable[str | bytes]],
         peer: str = "?",
+        principal: Principal = ANONYMOUS,
     ) -> None:
         self.hub = hub
+        self.principal = principal
         self.id = f"s{next(_ids)}"
         self.peer = peer
         self._send = send
@@ -57,7 +60,10 @@ class Session:
         session started keep running in the hub and just lose this watcher.
         """
         self.hub.sessions.add(self)
-        log.info("session %s opened from %s", self.id, self.peer)
+        log.info("session %s opened from %s as %s", self.id, self.peer, self.principal.user)
+        await self.hub.plugins.notify(
+            "sandboxd_session_opened", session_id=self.id, principal=self.principal, peer=self.peer
+        )
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -74,9 +80,19 @@ class Session:
                 ex.unsubscribe(self)
             self._watching.clear()
             log.info("session %s closed", self.id)
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                await self.hub.plugins.notify("sandboxd_session_closed", session_id=self.id, principal=self.principal)
 
     async def send_event(self, event: str, data: dict[str, Any]) -> None:
         await self._send(p.encode(event, data, alias=bool(self.alias)))
+
+    async def try_send_event(self, event: str, data: dict[str, Any], timeout: float = 5.0) -> None:
+        """Send from outside the session's own tasks; a gone or stuck client is skipped."""
+        with trio.move_on_after(timeout):
+            try:
+                await self.send_event(event, data)
+            except SessionClosed:
+                pass
 
     async def handle(self, text: str | bytes) -> None:
         """Handle one frame; every error becomes an ``error`` event with a stable code."""
@@ -97,21 +113,25 @@ class Session:
             await self.send_event("error", p.with_ref({"message": err.message, "code": err.code}, ref))
 
     async def _dispatch(self, m: p.ClientMessage) -> None:
-        hub = self.hub
+        hub, me = self.hub, self.principal
         if isinstance(m, p.ExecuteCommand):
             await self._execute(m)
         elif isinstance(m, p.StdinData):
-            await self._visible_execution(m.execution_id).write_stdin(m.data)
+            ex = await self._visible_execution(m.execution_id, "stdin")
+            await ex.write_stdin(m.data)
         elif isinstance(m, p.StdinClose):
-            await self._visible_execution(m.execution_id).close_stdin()
+            ex = await self._visible_execution(m.execution_id, "stdin")
+            await ex.close_stdin()
         elif isinstance(m, p.Kill):
-            ex = self._visible_execution(m.execution_id)
+            ex = await self._visible_execution(m.execution_id, "kill")
             await hub.executions.send_signal(ex, m.signal)
             await self.send_event("kill-sent", p.with_ref({"executionId": ex.id, "signal": m.signal or "TERM"}, m.ref))
         elif isinstance(m, p.JoinContainer):
             await self._join(m)
         elif isinstance(m, p.LeaveContainer):
             sandbox = await hub.sandboxes.resolve(m.container_id)
+            if sandbox.id not in self.joined:
+                raise NotFound.sandbox(m.container_id)
             self.joined.discard(sandbox.id)
             for ex in list(self._watching.values()):
                 sub = ex.subscriptions.get(self)
@@ -120,13 +140,13 @@ class Session:
                     self._watching.pop(ex.id, None)
             await self.send_event("container-left", p.with_ref({"containerId": sandbox.id}, m.ref))
         elif isinstance(m, p.CreateContainer):
-            sandbox = await hub.sandboxes.create(m.image)
+            sandbox = await hub.create_sandbox(me, m.image)
             await self.send_event("container-created", p.with_ref({"containerId": sandbox.id, "image": sandbox.image}, m.ref))
         elif isinstance(m, p.ListContainers):
-            containers = [s.describe() for s in hub.sandboxes.list()]
+            containers = [s.describe() for s in await hub.visible_sandboxes(me)]
             await self.send_event("containers", p.with_ref({"containers": containers}, m.ref))
         elif isinstance(m, p.RemoveContainer):
-            sandbox = await hub.sandboxes.resolve(m.container_id)
+            sandbox = await hub.open_sandbox(me, m.container_id, "remove")
             for ex in hub.executions.running_in(sandbox.id):
                 ex.request_stop("the sandbox was removed")
             await hub.sandboxes.remove(sandbox)
@@ -143,7 +163,7 @@ class Session:
             raise BadRequest(f"unhandled message {type(m).__name__}")
 
     async def _join(self, m: p.JoinContainer) -> None:
-        sandbox = await self.hub.sandboxes.resolve(m.container_id)
+        sandbox = await self.hub.open_sandbox(self.principal, m.container_id, "join")
         if self.alias is None:
             self.alias = m.alias
         self.joined.add(sandbox.id)
@@ -155,27 +175,32 @@ class Session:
             self.watch(ex, owner=False)
 
     async def _execute(self, m: p.ExecuteCommand) -> None:
-        hub = self.hub
-        limits = hub.config.limits
-        timeout = min(m.timeout or limits.exec_timeout_seconds, limits.max_exec_timeout_seconds)
+        hub, me = self.hub, self.principal
         if m.container_id is not None:
-            sandbox = await hub.sandboxes.resolve(m.container_id)
+            sandbox = await hub.open_sandbox(me, m.container_id, "execute")
         else:
-            sandbox = await hub.sandboxes.create(m.image, ephemeral=True)
-        request = ExecutionRequest(
-            container_id=sandbox.id,
-            command=m.command,
-            env=dict(m.env),
-            workdir=m.workdir,
-            stdin=m.stdin,
-            timeout=timeout,
-            user=hub.config.sandbox.user or None,
-            ephemeral=m.container_id is None,
-        )
+            sandbox = await hub.create_sandbox(me, m.image, ephemeral=True)
         try:
+            if m.container_id is None:
+                await hub.plugins.authorize(me, "execute", sandbox.info())
+            await hub.plugins.validate_command(me, sandbox.info(), m.command, dict(m.env), m.workdir)
+            limits = await hub.execution_limits(me, m.timeout)
+            request = ExecutionRequest(
+                container_id=sandbox.id,
+                command=m.command,
+                env=dict(m.env),
+                workdir=m.workdir,
+                stdin=m.stdin,
+                timeout=limits.timeout_seconds,
+                user=hub.config.sandbox.user or None,
+                ephemeral=m.container_id is None,
+                max_output_bytes=limits.max_output_bytes,
+                principal=me,
+                max_concurrent=limits.max_concurrent,
+            )
             ex = await hub.executions.create(request)
         except BaseException:
-            if request.ephemeral:
+            if m.container_id is None:  # the one-off sandbox was for nothing
                 with trio.CancelScope(shield=True):
                     await hub.sandboxes.remove(sandbox)
             raise
@@ -191,6 +216,7 @@ class Session:
             "command-accepted", p.with_ref({"executionId": ex.id, "containerId": sandbox.id}, m.ref)
         )
         ex.accepted.set()
+        await hub.plugins.notify("sandboxd_execution_started", execution=hub.execution_info(ex))
 
     def watch(self, ex: Execution, *, owner: bool) -> None:
         """Start forwarding ``ex``'s events to this client."""
@@ -220,9 +246,18 @@ class Session:
         finally:
             self._watching.pop(ex.id, None)
 
-    def _visible_execution(self, execution_id: str) -> Execution:
-        """An execution this session started or can watch; others look unknown."""
+    async def _visible_execution(self, execution_id: str, action: str) -> Execution:
+        """An execution this session started or watches, if policy allows ``action``.
+
+        Others' executions look exactly like unknown ones.
+        """
         ex = self.hub.executions.get(execution_id)
         if ex.started_by != self.id and ex.container_id not in self.joined:
             raise NotFound.execution(execution_id)
+        sandbox = self.hub.sandboxes.get(ex.container_id)
+        if sandbox is not None:
+            try:
+                await self.hub.plugins.authorize(self.principal, action, sandbox.info())
+            except NotFound:
+                raise NotFound.execution(execution_id) from None
         return ex

@@ -53,11 +53,15 @@ def run_async(fn: Callable[..., Any], *args: Any) -> Any:
 
 from . import config as _config  # noqa: E402
 from . import exec as _exec  # noqa: E402
+from . import plugins as _plugins  # noqa: E402
 from . import sandbox as _sandbox  # noqa: E402
 from . import serve as _serve  # noqa: E402
+from . import token as _token  # noqa: E402
 
 app.add_typer(_sandbox.app, name="sandbox")
 app.add_typer(_config.app, name="config")
+app.add_typer(_token.app, name="token")
+app.command("plugins")(_plugins.plugins)
 app.command("serve")(_serve.serve)
 app.command(
     "exec",

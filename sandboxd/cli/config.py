@@ -23,4 +23,18 @@ def show(config: ConfigOpt = None) -> None:
     except ConfigError as exc:
         out.error(str(exc))
         raise typer.Exit(ExitCode.USAGE) from None
-    typer.echo(json.dumps(dataclasses.asdict(cfg), indent=2))
+    typer.echo(json.dumps(_redact(dataclasses.asdict(cfg)), indent=2))
+
+
+_SECRET_WORDS = ("token", "secret", "password", "sha256", "key")
+
+
+def _redact(value: object, key: str = "") -> object:
+    """Hide anything that looks like a credential (token digests included)."""
+    if isinstance(value, dict):
+        return {k: _redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact(v, key) for v in value]
+    if isinstance(value, str) and any(w in key.lower() for w in _SECRET_WORDS):
+        return "<redacted>"
+    return value

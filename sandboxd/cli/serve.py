@@ -17,9 +17,13 @@ def serve(
     host: Optional[str] = typer.Option(None, help="Listen address (config: server.host)."),
     port: Optional[int] = typer.Option(None, help="Listen port (config: server.port)."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Allow a non-loopback address with no authentication plugin enabled."
+    ),
 ) -> None:
     """Run the daemon in the foreground; logs go to stderr, SIGINT/SIGTERM stop it."""
     from ..daemon import run, setup_logging
+    from ..plugins import load_plugins
 
     try:
         cfg = find_config(config)
@@ -30,9 +34,31 @@ def serve(
         cfg = cfg.replace("server", host=host)
     if port is not None:
         cfg = cfg.replace("server", port=port)
+    try:
+        plugins = load_plugins(cfg)
+    except ConfigError as exc:
+        out.error(str(exc))
+        raise typer.Exit(ExitCode.USAGE) from None
+    if not plugins.auth_required and not _is_loopback(cfg.server.host) and not insecure:
+        out.error(
+            f"refusing to listen on {cfg.server.host} with no authentication plugin enabled: anyone who "
+            "can reach it could run code. Enable token_auth (docs/plugins.md), or pass --insecure."
+        )
+        raise typer.Exit(ExitCode.USAGE)
     setup_logging(log_level)
     try:
-        run(cfg)
+        run(cfg, plugins)
     except OSError as exc:
         out.error(f"cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror or exc}")
         raise typer.Exit(ExitCode.ERROR) from None
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

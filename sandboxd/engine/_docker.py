@@ -20,7 +20,8 @@ import docker.errors
 import requests.exceptions
 import trio
 
-from ..config import DockerConfig, SandboxConfig
+from ..config import DockerConfig
+from ..plugin_types import SandboxOptions
 from ..errors import DockerError, EngineUnavailable, NotFound
 from ._demux import STDOUT, FrameParser
 from ._stream import default_engine_url, open_exec_stream
@@ -136,29 +137,33 @@ class DockerEngine:
     # --- containers ---------------------------------------------------------
 
     async def create_sandbox(
-        self, image: str, config: SandboxConfig, labels: Mapping[str, str]
+        self, options: SandboxOptions, *, command: Sequence[str], user: str | None, labels: Mapping[str, str]
     ) -> str:
-        """Create and start a locked-down container; return its full id."""
+        """Create and start a locked-down container; return its full id.
+
+        Whatever ``options`` say, the container gets no network, no capabilities,
+        no-new-privileges and docker-init as PID 1.
+        """
         client = await self._get_client()
         host_config = client.create_host_config(
             network_mode="none",
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
-            pids_limit=config.pids_limit,
-            mem_limit=config.memory_bytes,
-            memswap_limit=config.memory_bytes,
-            nano_cpus=int(config.cpus * 1e9),
+            pids_limit=options.pids_limit,
+            mem_limit=options.memory_bytes,
+            memswap_limit=options.memory_bytes,
+            nano_cpus=int(options.cpus * 1e9),
             init=True,
-            read_only=config.read_only_root,
-            tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"} if config.read_only_root else None,
+            read_only=options.read_only_root,
+            tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"} if options.read_only_root else None,
         )
         created = await self._call(
             "container create",
             "create_container",
-            image,
-            command=list(config.keepalive_command),
-            user=config.user or None,
-            labels={LABEL_MANAGED: "true", LABEL_INSTANCE: self.config.instance, **labels},
+            options.image,
+            command=list(command),
+            user=user or None,
+            labels={**options.labels, **labels, LABEL_MANAGED: "true", LABEL_INSTANCE: self.config.instance},
             host_config=host_config,
             network_disabled=True,
         )

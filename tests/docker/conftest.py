@@ -66,8 +66,9 @@ class Daemon:
                 return int(line.split()[1])
         raise RuntimeError("no VmRSS")
 
-    def cli(self, *args: str, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-        env = {**os.environ, "SANDBOXD_URL": self.url}
+    def cli(self, *args: str, input: bytes | None = None, timeout: float = 120,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "SANDBOXD_URL": self.url, **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "sandboxd", *args], input=input, capture_output=True,
             timeout=timeout, env=env,
@@ -111,7 +112,7 @@ def _merge(base: str, extra: str) -> str:
     sections: dict[str, list[str]] = {}
     current = ""
     for line in (base + "\n" + extra).splitlines():
-        if m := re.match(r"\s*\[(\w+)\]\s*$", line):
+        if m := re.match(r"\s*\[([\w.]+)\]\s*$", line):
             current = m.group(1)
             sections.setdefault(current, [])
         elif line.strip():

@@ -22,6 +22,8 @@ def test_shipped_config_mentions_every_key():
             continue
         assert f"[{section.name}]" in text
         for key in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
+            if key.name == "settings":  # [plugins.NAME] tables, documented by example
+                continue
             assert f"\n{key.name} = " in text, f"{section.name}.{key.name} is not documented"
 
 
@@ -41,7 +43,7 @@ def test_wrong_type_names_key(tmp_path):
 
 def test_unknown_section_and_negative_values_are_errors():
     with pytest.raises(ConfigError, match="unknown section"):
-        parse_config({"plugins": {}})
+        parse_config({"plugin": {}})
     with pytest.raises(ConfigError, match="negative"):
         parse_config({"limits": {"max_output_bytes": -1}})
 
@@ -61,3 +63,11 @@ def test_search_order_prefers_the_environment(tmp_path, monkeypatch):
 def test_missing_named_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         find_config(tmp_path / "nope.toml")
+
+
+def test_plugin_settings_tables_are_kept_for_the_plugin():
+    cfg = parse_config({"plugins": {"enabled": ["audit_log"], "audit_log": {"path": "/tmp/a"}}})
+    assert cfg.plugins.enabled == ("audit_log",)
+    assert cfg.plugins.settings == {"audit_log": {"path": "/tmp/a"}}
+    with pytest.raises(ConfigError, match="audit_log"):
+        parse_config({"plugins": {"audit_log": 5}})

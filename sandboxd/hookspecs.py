@@ -1,0 +1,152 @@
+"""Every hook a sandboxd plugin can implement.
+
+Plugins are found through the ``sandboxd`` entry-point group and enabled by name in
+the ``[plugins]`` config table (see docs/plugins.md). An implementation may be a plain
+function or an ``async def``: the daemon awaits what it returns. pluggy has no async
+support (pluggy #320), so no hook here is ``firstresult``: the daemon calls every
+implementation, awaits each result, and reads them as each docstring says.
+
+A hook that raises fails closed: the request that triggered it gets error
+``PLUGIN_ERROR``, the exception is logged with the plugin's name, and the daemon and
+every other session carry on. The one exception: raising a
+:class:`sandboxd.errors.SandboxdError` subclass (say ``NotFound``) sends that error.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .plugin_types import (
+        Deny, ExecutionInfo, ExecutionLimits, HTTPRequest, Principal, Refusal,
+        SandboxInfo, SandboxOptions,
+    )
+
+hookspec = pluggy.HookspecMarker("sandboxd")
+hookimpl = pluggy.HookimplMarker("sandboxd")
+
+
+# --- per connection -------------------------------------------------------------
+
+
+@hookspec
+def sandboxd_check_request(request: HTTPRequest) -> Refusal | None:
+    """Screen an HTTP request or WebSocket handshake before anything else looks at it.
+
+    Called once per connection, before authentication and before any upgrade (so a
+    browser's cross-site handshake can be refused before it becomes a session).
+
+    :param request: method, path, query, headers (lower-case names) and peer address.
+    :returns: a :class:`Refusal` to answer with its HTTP status (e.g. 403) and close,
+        or ``None`` to let the request through. The first refusal wins.
+    """
+
+
+@hookspec
+def sandboxd_authenticate(request: HTTPRequest) -> Principal | None:
+    """Say who is making a WebSocket handshake.
+
+    Called before the upgrade. If any enabled plugin implements this hook,
+    authentication is required: when no implementation returns a principal, the
+    handshake is refused with HTTP 401 and never upgraded.
+
+    :param request: the handshake, with query (``?token=``) and headers
+        (``Authorization``).
+    :returns: a :class:`Principal` to accept, or ``None`` to abstain. The first
+        principal returned wins.
+    """
+
+
+# --- per session ----------------------------------------------------------------
+
+
+@hookspec
+def sandboxd_session_opened(session_id: str, principal: Principal, peer: str) -> None:
+    """A WebSocket session started (after authentication). Return value ignored."""
+
+
+@hookspec
+def sandboxd_session_closed(session_id: str, principal: Principal) -> None:
+    """A WebSocket session ended, for whatever reason. Return value ignored."""
+
+
+@hookspec
+def sandboxd_authorize(principal: Principal, action: str, sandbox: SandboxInfo | None) -> Deny | bool | None:
+    """Decide whether ``principal`` may do ``action``.
+
+    Called before every ``create`` (``sandbox`` is None), and before ``view`` (listing;
+    a denied sandbox is left out of the list silently), ``join``, ``execute``,
+    ``stdin``, ``kill``, ``upload`` and ``remove`` on an existing sandbox.
+
+    :param principal: who asks.
+    :param action: one of the names above.
+    :param sandbox: the sandbox concerned, or None for ``create``.
+    :returns: ``None`` or ``True`` to allow (as far as this plugin cares); ``False`` or
+        a :class:`Deny` to refuse: any refusal wins. ``Deny(hide=True)`` answers
+        ``NOT_FOUND``, exactly as for an unknown id; otherwise ``FORBIDDEN``.
+    """
+
+
+@hookspec
+def sandboxd_validate_command(
+    principal: Principal, sandbox: SandboxInfo, command: Sequence[str],
+    env: Mapping[str, str], workdir: str | None,
+) -> str | None:
+    """Check a command before it is created in the engine.
+
+    :param command: the argv that would run.
+    :param env: the environment the request adds.
+    :param workdir: the working directory asked for, or None.
+    :returns: a reason (a string) to reject, giving the client ``COMMAND_REJECTED``
+        with that reason; ``None`` to accept. The first rejection wins.
+    """
+
+
+@hookspec
+def sandboxd_sandbox_options(principal: Principal, options: SandboxOptions) -> SandboxOptions | None:
+    """Adjust a sandbox about to be created (image, memory, CPU, pids, read-only root).
+
+    Implementations are called in turn, each seeing the previous one's result.
+
+    :returns: a changed copy (``options.replace(...)``), or ``None`` to keep it. The
+        daemon then clamps the result to the config: a plugin can only tighten limits.
+        Raise :class:`sandboxd.errors.Forbidden` to refuse an image.
+    """
+
+
+@hookspec
+def sandboxd_execution_limits(principal: Principal, limits: ExecutionLimits) -> ExecutionLimits | None:
+    """Adjust an execution's limits (timeout, output cap, concurrency).
+
+    Called in turn like :func:`sandboxd_sandbox_options`; the result is clamped to what
+    the config and the request allow.
+    """
+
+
+# --- per execution --------------------------------------------------------------
+
+
+@hookspec
+def sandboxd_execution_started(execution: ExecutionInfo) -> None:
+    """An execution started. Return value ignored; exceptions are logged."""
+
+
+@hookspec
+def sandboxd_execution_finished(execution: ExecutionInfo) -> None:
+    """An execution ended; ``execution.status`` and friends are set.
+
+    Called after ``execution-complete`` was sent. ``execution.run_in_sandbox`` and
+    ``execution.send_event`` are available for follow-up work (such as a git commit).
+    Return value ignored; exceptions are logged, never change the execution's status.
+    """
+
+
+def hook_names() -> list[str]:
+    return [name for name, value in globals().items() if name.startswith("sandboxd_") and callable(value)]
+
+
+__all__ = ["hookimpl", "hookspec", "hook_names"]
+
+

@@ -1,0 +1,221 @@
+"""Loading plugins, and the one facade through which the daemon calls their hooks.
+
+pluggy has no async support (pluggy #320), so the facade calls each implementation
+itself, in pluggy's order (``tryfirst``/``trylast``, then last registered first), awaits
+what it returns, and interprets the results as :mod:`sandboxd.hookspecs` documents. It
+also knows which plugin each result came from, so a plugin that raises is named in the
+log and the request fails closed with ``PLUGIN_ERROR``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import pluggy
+
+from . import hookspecs
+from .config import Config, ConfigError, LimitsConfig, PluginsConfig, SandboxConfig
+from .errors import CommandRejected, Forbidden, NotFound, PluginError, SandboxdError
+from .plugin_types import (
+    Deny, ExecutionLimits, HTTPRequest, Principal, Refusal, SandboxInfo, SandboxOptions,
+)
+
+log = logging.getLogger(__name__)
+
+#: The entry-point group plugins register under (first-party ones too).
+ENTRY_POINT_GROUP = "sandboxd"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    #: Where it came from: "distribution==version", or "<registered>" for objects given
+    #: directly (tests).
+    source: str
+    hooks: tuple[str, ...]
+    enabled: bool
+
+
+class Plugins:
+    """The enabled plugins, and typed, awaited calls to their hooks."""
+
+    def __init__(self, pm: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
+        self.pm = pm
+        self.infos = infos
+
+    @property
+    def auth_required(self) -> bool:
+        """True when any enabled plugin authenticates: then every handshake must pass."""
+        return bool(self.pm.hook.sandboxd_authenticate.get_hookimpls())
+
+    # --- calling --------------------------------------------------------------------
+
+    async def _each(self, hook_name: str, **kwargs: Any) -> Iterable[tuple[str, Any]]:
+        """Call every implementation in pluggy's order; yield (plugin name, result)."""
+        results = []
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            results.append(await self._single(impl, hook_name, **kwargs))
+        return results
+
+    async def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call a notification hook; failures are logged, never raised."""
+        try:
+            await self._each(hook_name, **kwargs)
+        except SandboxdError as exc:
+            log.warning("%s: %s", hook_name, exc.message)
+
+    # --- the hooks, typed -------------------------------------------------------------
+
+    async def check_request(self, request: HTTPRequest) -> Refusal | None:
+        for _, result in await self._each("sandboxd_check_request", request=request):
+            if isinstance(result, Refusal):
+                return result
+        return None
+
+    async def authenticate(self, request: HTTPRequest) -> Principal | None:
+        for _, result in await self._each("sandboxd_authenticate", request=request):
+            if isinstance(result, Principal):
+                return result
+        return None
+
+    async def authorize(
+        self, principal: Principal, action: str, sandbox: SandboxInfo | None, *, asked_as: str | None = None
+    ) -> None:
+        """Raise unless every plugin allows ``action``.
+
+        Raises:
+            NotFound: a plugin denied with ``hide=True`` (the same answer as an unknown id).
+            Forbidden: a plugin denied otherwise.
+        """
+        for plugin, result in await self._each(
+            "sandboxd_authorize", principal=principal, action=action, sandbox=sandbox
+        ):
+            if result is False:
+                result = Deny()
+            if isinstance(result, Deny):
+                log.info("plugin %r denied %s %s for %s", plugin, action, sandbox.id[:12] if sandbox else "", principal.user)
+                if result.hide and sandbox is not None:
+                    raise NotFound.sandbox(asked_as or sandbox.id)
+                raise Forbidden(f"{action} refused: {result.reason}")
+
+    async def allowed(self, principal: Principal, action: str, sandbox: SandboxInfo) -> bool:
+        try:
+            await self.authorize(principal, action, sandbox)
+        except (NotFound, Forbidden):
+            return False
+        return True
+
+    async def validate_command(
+        self, principal: Principal, sandbox: SandboxInfo, command: tuple[str, ...],
+        env: dict[str, str], workdir: str | None,
+    ) -> None:
+        for plugin, result in await self._each(
+            "sandboxd_validate_command", principal=principal, sandbox=sandbox,
+            command=command, env=env, workdir=workdir,
+        ):
+            if result:
+                raise CommandRejected(str(result), plugin=plugin)
+
+    async def sandbox_options(self, principal: Principal, options: SandboxOptions, ceiling: SandboxConfig) -> SandboxOptions:
+        """Let plugins adjust ``options`` in turn, then clamp to what they started from."""
+        start = options
+        for impl in reversed(self.pm.hook.sandboxd_sandbox_options.get_hookimpls()):
+            _, result = await self._single(impl, "sandboxd_sandbox_options", principal=principal, options=options)
+            if isinstance(result, SandboxOptions):
+                options = result
+        return options.replace(
+            memory_bytes=min(options.memory_bytes, start.memory_bytes, ceiling.memory_bytes),
+            cpus=min(options.cpus, start.cpus, ceiling.cpus),
+            pids_limit=min(options.pids_limit, start.pids_limit, ceiling.pids_limit),
+            read_only_root=options.read_only_root or start.read_only_root or ceiling.read_only_root,
+        )
+
+    async def execution_limits(self, principal: Principal, limits: ExecutionLimits, ceiling: LimitsConfig) -> ExecutionLimits:
+        """Let plugins adjust ``limits`` in turn, then clamp to the config."""
+        requested = limits
+        for impl in reversed(self.pm.hook.sandboxd_execution_limits.get_hookimpls()):
+            _, result = await self._single(impl, "sandboxd_execution_limits", principal=principal, limits=limits)
+            if isinstance(result, ExecutionLimits):
+                limits = result
+        return limits.replace(
+            timeout_seconds=min(limits.timeout_seconds, requested.timeout_seconds),
+            max_output_bytes=min(limits.max_output_bytes, requested.max_output_bytes, ceiling.max_output_bytes),
+            max_concurrent=min(limits.max_concurrent, requested.max_concurrent, ceiling.max_executions),
+        )
+
+    async def _single(self, impl: Any, hook_name: str, **kwargs: Any) -> tuple[str, Any]:
+        """Call one implementation; a plain exception becomes :class:`PluginError`."""
+        try:
+            result = impl.function(**{k: kwargs[k] for k in impl.argnames})
+            if inspect.isawaitable(result):
+                result = await result
+        except SandboxdError:
+            raise
+        except Exception:
+            log.exception("plugin %r raised in %s", impl.plugin_name, hook_name)
+            raise PluginError(impl.plugin_name, hook_name) from None
+        return impl.plugin_name, result
+
+
+def make_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("sandboxd")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def available_plugins() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_plugins(config: Config, extra: Iterable[tuple[str, object]] = ()) -> Plugins:
+    """Load the plugins ``config.plugins`` enables, plus ``extra`` (name, object) pairs.
+
+    An entry point may name a module (its functions are the hooks) or a class, which
+    is instantiated with the plugin's ``[plugins.NAME]`` table as a dict.
+
+    Raises:
+        ConfigError: an enabled plugin is not installed, fails to load, or rejects its
+            settings; or settings are given for a plugin that is not enabled.
+    """
+    pc: PluginsConfig = config.plugins
+    where = f"{config.source or '<defaults>'}: [plugins]"
+    available = available_plugins()
+    wanted = set(available) if "*" in pc.enabled else set(pc.enabled)
+    wanted -= set(pc.disabled)
+    for name in wanted - set(available):
+        raise ConfigError(f"{where} enabled: no installed plugin named {name!r} (installed: {', '.join(sorted(available)) or 'none'})")
+    for name in set(pc.settings) - wanted:
+        raise ConfigError(f"{where}: settings given for plugin {name!r}, which is not enabled")
+    pm = make_plugin_manager()
+    infos = []
+    for name, ep in sorted(available.items()):
+        enabled = name in wanted
+        if enabled:
+            try:
+                obj = ep.load()
+                if isinstance(obj, type):
+                    obj = obj(dict(pc.settings.get(name, {})))
+            except ConfigError as exc:
+                raise ConfigError(f"{where}.{name}: {exc}") from None
+            except Exception as exc:
+                raise ConfigError(f"{where}: plugin {name!r} failed to load: {exc!r}") from exc
+            pm.register(obj, name=name)
+        dist = ep.dist
+        source = f"{dist.name}=={dist.version}" if dist is not None else ep.value
+        infos.append(PluginInfo(name, source, _hooks_of(pm, name) if enabled else (), enabled))
+    for name, obj in extra:
+        pm.register(obj, name=name)
+        infos.append(PluginInfo(name, "<registered>", _hooks_of(pm, name), True))
+    return Plugins(pm, infos)
+
+
+def _hooks_of(pm: pluggy.PluginManager, name: str) -> tuple[str, ...]:
+    plugin = pm.get_plugin(name)
+    return tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
+
+
+__all__ = ["Plugins", "PluginInfo", "load_plugins", "ENTRY_POINT_GROUP"]

@@ -1,0 +1,57 @@
+"""First-party plugins' rules, on their own."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sandboxd.plugin_types import HTTPRequest, Principal
+from sandboxd_plugins.command_policy import CommandPolicy
+from sandboxd_plugins.origin_check import OriginCheck
+from sandboxd_plugins.resource_limits import ResourceLimits
+from sandboxd_plugins.token_auth import TokenAuth
+
+USER = Principal("u", frozenset({"user"}))
+GUEST = Principal("g", frozenset({"guest"}))
+
+
+def req(headers=None, query=None):
+    return HTTPRequest("GET", "/sandbox/ws", query or {}, headers or {}, "127.0.0.1:1")
+
+
+def test_token_auth_accepts_bearer_and_query_only():
+    auth = TokenAuth({"tokens": [{"user": "a", "roles": ["x"], "sha256": hashlib.sha256(b"tok").hexdigest()}]})
+    assert auth.sandboxd_authenticate(req({"authorization": "Bearer tok"})) == Principal("a", frozenset({"x"}))
+    assert auth.sandboxd_authenticate(req(query={"token": "tok"})).user == "a"
+    assert auth.sandboxd_authenticate(req({"authorization": "Bearer nope"})) is None
+    assert auth.sandboxd_authenticate(req({"cookie": "token=tok"})) is None
+
+
+def test_command_policy_applies_rules_by_role():
+    policy = CommandPolicy({"rules": [
+        {"roles": ["guest"], "allow_programs": ["python3", "ls"], "max_argv_length": 20},
+        {"roles": ["*"], "deny_argv_regex": [r"rm\s+-rf\s+/"]},
+    ]})
+    check = policy.sandboxd_validate_command
+    assert check(GUEST, ["sh", "-c", "x"], {}) == "program 'sh' is not allowed"
+    assert check(USER, ["sh", "-c", "x"], {}) is None
+    assert "longer than 20" in check(GUEST, ["python3", "-c", "x" * 30], {})
+    assert "denied pattern" in check(USER, ["sh", "-c", "rm -rf /"], {})
+
+
+def test_resource_limits_take_the_tightest_role():
+    rl = ResourceLimits({"default": {"timeout_seconds": 5},
+                         "roles": {"user": {"timeout_seconds": 100, "memory_bytes": 1000},
+                                   "slow": {"timeout_seconds": 50}}})
+    from sandboxd.plugin_types import ExecutionLimits
+
+    both = Principal("b", frozenset({"user", "slow"}))
+    assert rl.sandboxd_execution_limits(both, ExecutionLimits(600, 10, 10)).timeout_seconds == 50
+    assert rl.sandboxd_execution_limits(GUEST, ExecutionLimits(600, 10, 10)).timeout_seconds == 5
+
+
+def test_origin_check_allows_same_origin_listed_and_originless():
+    oc = OriginCheck({"allowed_origins": ["https://ok.example"]})
+    assert oc.sandboxd_check_request(req({"origin": "https://ok.example"})) is None
+    assert oc.sandboxd_check_request(req({"origin": "http://127.0.0.1:8765", "host": "127.0.0.1:8765"})) is None
+    assert oc.sandboxd_check_request(req({})) is None
+    assert oc.sandboxd_check_request(req({"origin": "https://evil.example", "host": "127.0.0.1:8765"})).status == 403
