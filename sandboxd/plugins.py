@@ -122,30 +122,30 @@ class Plugins:
 
     async def sandbox_options(self, principal: Principal, options: SandboxOptions, ceiling: SandboxConfig) -> SandboxOptions:
         """Let plugins adjust ``options`` in turn, then clamp to what they started from."""
-        start = options
-        for impl in reversed(self.pm.hook.sandboxd_sandbox_options.get_hookimpls()):
-            _, result = await self._single(impl, "sandboxd_sandbox_options", principal=principal, options=options)
-            if isinstance(result, SandboxOptions):
-                options = result
-        return options.replace(
-            memory_bytes=min(options.memory_bytes, start.memory_bytes, ceiling.memory_bytes),
-            cpus=min(options.cpus, start.cpus, ceiling.cpus),
-            pids_limit=min(options.pids_limit, start.pids_limit, ceiling.pids_limit),
-            read_only_root=options.read_only_root or start.read_only_root or ceiling.read_only_root,
+        new = await self._chain("sandboxd_sandbox_options", "options", options, principal=principal)
+        return new.replace(
+            memory_bytes=min(new.memory_bytes, options.memory_bytes, ceiling.memory_bytes),
+            cpus=min(new.cpus, options.cpus, ceiling.cpus),
+            pids_limit=min(new.pids_limit, options.pids_limit, ceiling.pids_limit),
+            read_only_root=new.read_only_root or options.read_only_root or ceiling.read_only_root,
         )
 
     async def execution_limits(self, principal: Principal, limits: ExecutionLimits, ceiling: LimitsConfig) -> ExecutionLimits:
-        """Let plugins adjust ``limits`` in turn, then clamp to the config."""
-        requested = limits
-        for impl in reversed(self.pm.hook.sandboxd_execution_limits.get_hookimpls()):
-            _, result = await self._single(impl, "sandboxd_execution_limits", principal=principal, limits=limits)
-            if isinstance(result, ExecutionLimits):
-                limits = result
-        return limits.replace(
-            timeout_seconds=min(limits.timeout_seconds, requested.timeout_seconds),
-            max_output_bytes=min(limits.max_output_bytes, requested.max_output_bytes, ceiling.max_output_bytes),
-            max_concurrent=min(limits.max_concurrent, requested.max_concurrent, ceiling.max_executions),
+        """Let plugins adjust ``limits`` in turn, then clamp to what they started from."""
+        new = await self._chain("sandboxd_execution_limits", "limits", limits, principal=principal)
+        return new.replace(
+            timeout_seconds=min(new.timeout_seconds, limits.timeout_seconds),
+            max_output_bytes=min(new.max_output_bytes, limits.max_output_bytes, ceiling.max_output_bytes),
+            max_concurrent=min(new.max_concurrent, limits.max_concurrent, ceiling.max_executions),
         )
+
+    async def _chain(self, hook_name: str, key: str, value: Any, **kwargs: Any) -> Any:
+        """Each implementation sees the previous one's result; None keeps the value."""
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            _, result = await self._single(impl, hook_name, **kwargs, **{key: value})
+            if isinstance(result, type(value)):
+                value = result
+        return value
 
     async def _single(self, impl: Any, hook_name: str, **kwargs: Any) -> tuple[str, Any]:
         """Call one implementation; a plain exception becomes :class:`PluginError`."""
