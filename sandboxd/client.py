@@ -13,9 +13,9 @@ from __future__ import annotations
 import collections
 import itertools
 import os
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
 import trio
 import msgspec
@@ -120,23 +120,39 @@ class Client:
         execution_id = accepted["executionId"]
         if on_accepted is not None:
             on_accepted(accepted)
-        async with trio.open_nursery() as nursery:
-            if stdin is not None:
-                nursery.start_soon(self._pump_stdin, execution_id, stdin)
-            while True:
-                ev = await self.next_event()
-                data = ev.data if isinstance(ev.data, dict) else {}
-                if data.get("executionId") != execution_id:
-                    continue
-                if ev.name in ("execution-output", "exec-output"):
-                    if on_output is not None:
-                        on_output(data["type"], output_bytes(data))
-                elif ev.name in ("execution-complete", "exec-finished"):
-                    nursery.cancel_scope.cancel()
-                    return data
-                elif ev.name == "error":
-                    raise SandboxdError.from_code(data.get("code", "INTERNAL"), data.get("message", ""))
-        raise AssertionError("unreachable")  # pragma: no cover
+        with collapse_groups():
+            async with trio.open_nursery() as nursery:
+                if stdin is not None:
+                    nursery.start_soon(self._pump_stdin, execution_id, stdin)
+                result = await self._until_complete(execution_id, on_output)
+                nursery.cancel_scope.cancel()
+                return result
+
+    async def follow(
+        self,
+        execution_id: str,
+        *,
+        since: dict[str, int] | None = None,
+        on_output: Callable[[str, bytes], Any] | None = None,
+    ) -> dict[str, Any]:
+        """Attach to an execution (replaying from ``since`` offsets per stream) and follow
+        it to the end; return ``execution-complete``'s data."""
+        await self.call("attach-execution", {"executionId": execution_id, "since": since or {}})
+        return await self._until_complete(execution_id, on_output)
+
+    async def _until_complete(self, execution_id: str, on_output: Callable[[str, bytes], Any] | None) -> dict[str, Any]:
+        while True:
+            ev = await self.next_event()
+            data = ev.data if isinstance(ev.data, dict) else {}
+            if data.get("executionId") != execution_id:
+                continue
+            if ev.name in ("execution-output", "exec-output"):
+                if on_output is not None:
+                    on_output(data["type"], output_bytes(data))
+            elif ev.name in ("execution-complete", "exec-finished"):
+                return data
+            elif ev.name == "error":
+                raise SandboxdError.from_code(data.get("code", "INTERNAL"), data.get("message", ""))
 
     async def use_binary_output(self) -> None:
         """Ask for output as binary frames: raw bytes, no JSON or base64 on either side."""
@@ -166,6 +182,35 @@ async def open_client(
     url = url or default_url()
     token = token or os.environ.get("SANDBOXD_TOKEN")
     headers = [("Authorization", f"Bearer {token}")] if token else None
+    with collapse_groups():
+        async with _open(url, headers, connect_timeout) as client:
+            yield client
+
+
+@contextmanager
+def collapse_groups() -> Iterator[None]:
+    """Let a sandboxd error raised inside nurseries (ours, or trio-websocket's) out as
+    itself, not wrapped in an ExceptionGroup, so callers can catch it by type."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        errors = [e for e in leaves if isinstance(e, SandboxdError)]
+        if errors and all(isinstance(e, (SandboxdError, trio.Cancelled)) for e in leaves):
+            raise errors[0] from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup) -> Any:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+@asynccontextmanager
+async def _open(url: str, headers: Any, connect_timeout: float) -> AsyncIterator[Client]:
     connected = False
     try:
         async with trio_websocket.open_websocket_url(

@@ -88,12 +88,26 @@ class LimitsConfig:
     max_executions: int = 256
     #: After SIGTERM, how long a command has before SIGKILL.
     kill_grace_seconds: float = 2.0
-    #: Output buffered for a watcher that did not start the execution; a watcher that
-    #: falls further behind is told (warning OUTPUT_LAGGED) and detached. The starting
-    #: session is never detached: it gets backpressure instead.
-    observer_buffer_bytes: int = 8 * 1024 * 1024
     #: Finished executions remembered for status queries.
     finished_executions_kept: int = 1000
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    #: Where execution records and output logs are kept. Empty: /var/lib/sandboxd when
+    #: running as root, else ~/.local/state/sandboxd.
+    dir: str = ""
+    #: Finished executions (records and logs) older than this are deleted.
+    retention_seconds: float = 7 * 86400.0
+    #: Past this many bytes of logs, the oldest finished executions are deleted.
+    max_total_bytes: int = 10 * 1024 * 1024 * 1024
+
+    def path(self) -> Path:
+        if self.dir:
+            return Path(self.dir).expanduser()
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            return Path("/var/lib/sandboxd")
+        return Path.home() / ".local" / "state" / "sandboxd"
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,7 @@ class Config:
     docker: DockerConfig = field(default_factory=DockerConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     #: Where the configuration came from, for messages; None for built-in defaults.
     source: str | None = None

@@ -1,15 +1,17 @@
-"""Executions: one ``docker exec`` each, streamed to every session that watches it.
+"""Executions: one ``docker exec`` each, streamed live to the session that started it
+and through the log store to everyone else.
 
 An :class:`Execution` belongs to the daemon, not to the session that started it: its
 task runs in the :class:`ExecutionManager`'s nursery, so a client that disconnects
 does not stop its command, and the final status is recorded either way.
 
 Flow control. Output is read from the engine only as fast as the *starting* session
-takes it: that session's subscription is a small bounded channel, and the pump awaits
-it, so a slow reader makes the process in the container block on write instead of
-the daemon buffering. Other watchers (sessions joined to the container) get a
-bounded byte budget each; one that falls further behind is detached with a
-``warning`` (``OUTPUT_LAGGED``) rather than slowing the command or growing memory.
+takes it: that session's live subscription is a small bounded channel, and the pump
+awaits it, so a slow reader makes the process in the container block on write instead
+of the daemon buffering. Every chunk is first appended to the execution's log
+(:mod:`sandboxd.logstore`); other watchers read from there at their own pace
+(:mod:`sandboxd.replay`), so they can neither slow the command down nor grow memory.
+If the starting session goes away, nothing holds the command back.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import trio
 
 from .config import LimitsConfig
 from .engine import EXEC_MARKER, STDERR, STDOUT, DockerEngine, ExecStream, FrameParser
+from .logstore import ExecutionLog, ExecutionRecords
 from .errors import BadRequest, DockerError, LimitExceeded, NotFound, SandboxdError
 from .output import StreamDecoder
 from .plugin_types import ANONYMOUS, Principal
@@ -95,19 +98,12 @@ class OutputEvent(ServerEvent):
 
 
 class Subscription:
-    """One session's view of one execution: a channel of :class:`ServerEvent`."""
+    """The starting session's live view of an execution: a small bounded channel."""
 
-    def __init__(self, owner: bool, budget: int, binary: bool = False) -> None:
-        self.owner = owner
-        self.budget = budget
+    def __init__(self, binary: bool = False) -> None:
         #: The session takes output as binary frames (so the pump may skip UTF-8 work).
         self.binary = binary
-        self.queued = 0
-        size = _OWNER_WINDOW if owner else 1_000_000  # observers: bounded by bytes instead
-        self.send_channel, self.receive_channel = trio.open_memory_channel[ServerEvent](size)
-
-    def taken(self, event: ServerEvent) -> None:
-        self.queued -= event.nbytes
+        self.send_channel, self.receive_channel = trio.open_memory_channel[ServerEvent](_OWNER_WINDOW)
 
 
 @dataclass
@@ -128,6 +124,8 @@ class ExecutionRequest:
     max_concurrent: int | None = None
     #: Paths written into the sandbox for this execution (``files``).
     uploaded: tuple[str, ...] = ()
+    #: The sandbox's image, for the record.
+    image: str = ""
 
 
 class Execution:
@@ -145,7 +143,12 @@ class Execution:
         self.started_at = time.time()
         self.finished_at: float | None = None
         self.bytes_out = {"stdout": 0, "stderr": 0}
-        self.subscriptions: dict[object, Subscription] = {}
+        #: The starting session's live channel (None once it went away).
+        self.live: Subscription | None = None
+        #: The output log; watchers other than the starter read it.
+        self.log: ExecutionLog | None = None
+        #: Bytes of each stream written to the log so far (stream id -> offset).
+        self.offsets = {STDOUT: 0, STDERR: 0}
         self.finished = trio.Event()
         #: Set once the starter has been told the execution id (output may follow).
         self.accepted = trio.Event()
@@ -161,49 +164,50 @@ class Execution:
         end = self.finished_at or time.time()
         return int((end - self.started_at) * 1000)
 
-    def summary(self) -> dict[str, Any]:
+    def summary_record(self) -> dict[str, Any]:
+        """The execution as the log store describes it (see ``logstore._describe``)."""
         return {
             "executionId": self.id,
             "containerId": self.container_id,
+            "image": self.request.image,
+            "owner": self.request.principal.user,
             "command": list(self.request.command),
+            "workdir": self.request.workdir,
             "status": self.status,
             "exitCode": self.exit_code,
+            "reason": self.reason,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
             "durationMs": self.duration_ms,
+            "bytes": dict(self.bytes_out),
+            "truncated": self.truncated,
         }
 
-    # --- watchers ---------------------------------------------------------------
+    # --- the live watcher ------------------------------------------------------
 
-    def subscribe(self, key: object, *, owner: bool, budget: int, binary: bool = False) -> Subscription | None:
-        """Add a watcher; None if ``key`` already watches or the execution is over."""
-        if key in self.subscriptions or self.finished.is_set():
+    def subscribe_live(self, *, binary: bool = False) -> Subscription | None:
+        """The starter's live channel; None if it already exists or the execution is over."""
+        if self.live is not None or self.finished.is_set():
             return None
-        sub = self.subscriptions[key] = Subscription(owner, budget, binary)
-        return sub
+        self.live = Subscription(binary)
+        return self.live
+
+    def unsubscribe_live(self) -> None:
+        if self.live is not None:
+            self.live.send_channel.close()
+            self.live = None
 
     def wants_text(self) -> bool:
-        return any(not sub.binary for sub in self.subscriptions.values())
+        return self.live is not None and not self.live.binary
 
-    def unsubscribe(self, key: object) -> None:
-        sub = self.subscriptions.pop(key, None)
-        if sub is not None:
-            sub.send_channel.close()
-
-    async def _publish(self, event: ServerEvent, *, final: bool = False) -> None:
-        for key, sub in list(self.subscriptions.items()):
-            try:
-                if sub.owner:
-                    await sub.send_channel.send(event)
-                elif final or sub.queued + event.nbytes <= sub.budget:
-                    sub.send_channel.send_nowait(event)
-                else:
-                    sub.send_channel.send_nowait(self._warning("OUTPUT_LAGGED",
-                        "this watcher fell too far behind and was detached from the output"))
-                    self.unsubscribe(key)
-                    continue
-                sub.queued += event.nbytes
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                # The session went away: the command goes on without it.
-                self.subscriptions.pop(key, None)
+    async def _publish(self, event: ServerEvent) -> None:
+        if self.live is None:
+            return
+        try:
+            await self.live.send_channel.send(event)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # The session went away: the command goes on without it.
+            self.live = None
 
     def _warning(self, code: str, message: str) -> ServerEvent:
         return ServerEvent("warning", {
@@ -250,10 +254,12 @@ class ExecutionManager:
         engine: DockerEngine,
         limits: LimitsConfig,
         nursery: trio.Nursery,
+        records: ExecutionRecords,
         on_finished: Callable[[Execution], Any] | None = None,
     ) -> None:
         self.engine = engine
         self.limits = limits
+        self.records = records
         self._nursery = nursery
         self._running: dict[str, Execution] = {}
         self._finished: OrderedDict[str, Execution] = OrderedDict()
@@ -263,10 +269,14 @@ class ExecutionManager:
     # --- queries ------------------------------------------------------------------
 
     def get(self, execution_id: str) -> Execution:
-        ex = self._running.get(execution_id) or self._finished.get(execution_id)
+        ex = self.find(execution_id)
         if ex is None:
             raise NotFound.execution(execution_id)
         return ex
+
+    def find(self, execution_id: str) -> Execution | None:
+        """A running or recently finished execution (older ones: the log store)."""
+        return self._running.get(execution_id) or self._finished.get(execution_id)
 
     def running_in(self, container_id: str) -> list[Execution]:
         return [ex for ex in self._running.values() if ex.container_id == container_id]
@@ -295,6 +305,11 @@ class ExecutionManager:
             user=request.user, stdin=request.stdin,
         )
         ex = Execution(execution_id, request, exec_id)
+        ex.log = ExecutionLog(self.records.log_path(ex.id))
+        self.records.started(
+            id=ex.id, container_id=ex.container_id, image=request.image, owner=request.principal.user,
+            command=request.command, workdir=request.workdir, started_at=ex.started_at,
+        )
         self._running[ex.id] = ex
         return ex
 
@@ -354,33 +369,14 @@ class ExecutionManager:
     async def _publish_output(
         self, ex: Execution, sid: int, decoder: StreamDecoder, pieces: list[memoryview] | None, size: int = 0
     ) -> None:
-        raw_seq = decoder.offset
-        if pieces is None:
-            chunk = decoder.flush()
-            if chunk is None:
-                return
-        else:
+        if pieces is not None:
+            assert ex.log is not None
+            ex.log.append(sid, ex.offsets[sid], pieces, size)
+            ex.offsets[sid] += size
             ex.bytes_out[_STREAM_NAMES[sid]] += size
-            if ex.wants_text():
-                chunk = decoder.decode(pieces[0] if len(pieces) == 1 else b"".join(pieces))
-            else:
-                # Only binary watchers: skip UTF-8 work. A text watcher arriving later
-                # starts at a chunk boundary (a split character would come as base64).
-                decoder.skip(size)
-                chunk = None
-        data = None
-        if chunk is not None:
-            data = {
-                "executionId": ex.id,
-                "containerId": ex.container_id,
-                "type": _STREAM_NAMES[sid],
-                "data": chunk.data,
-                "seq": chunk.seq,
-                "timestamp": time.time(),
-            }
-            if chunk.binary:
-                data["encoding"] = "base64"
-        await ex._publish(OutputEvent(ex.id, sid, data, pieces, raw_seq, size))
+        event = output_event(ex.id, ex.container_id, sid, decoder, pieces, size, text=ex.wants_text())
+        if event is not None:
+            await ex._publish(event)
 
     async def _flush(self, ex: Execution, decoders: dict[int, StreamDecoder]) -> None:
         """End of output: a partial UTF-8 character still held goes out (as base64)."""
@@ -455,11 +451,11 @@ class ExecutionManager:
             ex.status = "success" if code == 0 else "failed"
 
     async def _complete(self, ex: Execution) -> None:
-        """Record the outcome, tell every watcher, then run the finish callback.
+        """Record the outcome, tell the live watcher, then run the finish callback.
 
         Cancellation: the record is written before the first checkpoint, so even a
         cancelled execution (daemon shutdown) ends with a status; the callback (which
-        removes one-off sandboxes) is shielded and bounded.
+        runs plugins and removes one-off sandboxes) is shielded and bounded.
         """
         ex.finished_at = time.time()
         if ex.status == STATUS_RUNNING:
@@ -469,24 +465,20 @@ class ExecutionManager:
         while len(self._finished) > self.limits.finished_executions_kept:
             self._finished.popitem(last=False)
         ex._stdin_send.close()
+        log_bytes = 0
+        if ex.log is not None:
+            log_bytes = ex.log.size
+            ex.log.close()
+        self.records.finished(
+            id=ex.id, status=ex.status, exit_code=ex.exit_code, reason=ex.reason, finished_at=ex.finished_at,
+            stdout_bytes=ex.bytes_out["stdout"], stderr_bytes=ex.bytes_out["stderr"], truncated=ex.truncated,
+            log_bytes=log_bytes,
+        )
         log.info("execution %s %s exit=%s in %d ms", ex.id, ex.status, ex.exit_code, ex.duration_ms)
-        data = {
-            "executionId": ex.id,
-            "containerId": ex.container_id,
-            "status": ex.status,
-            "exitCode": ex.exit_code,
-            "durationMs": ex.duration_ms,
-            "timestamp": ex.finished_at,
-        }
-        if ex.truncated:
-            data["truncated"] = True
-        if ex.reason:
-            data["reason"] = ex.reason
         try:
-            await ex._publish(ServerEvent("execution-complete", data), final=True)
+            await ex._publish(ServerEvent("execution-complete", complete_data(ex.summary_record())))
         finally:
-            for key in list(ex.subscriptions):
-                ex.unsubscribe(key)
+            ex.unsubscribe_live()
             ex.finished.set()
             if self._on_finished is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(30):
@@ -494,6 +486,59 @@ class ExecutionManager:
                         await self._on_finished(ex)
                     except SandboxdError as exc:
                         log.warning("after execution %s: %s", ex.id, exc.message)
+
+
+def complete_data(record: dict[str, Any]) -> dict[str, Any]:
+    """``execution-complete``'s data, from a record (:meth:`Execution.summary_record` or
+    the log store's)."""
+    data = {
+        "executionId": record["executionId"],
+        "containerId": record["containerId"],
+        "status": record["status"],
+        "exitCode": record["exitCode"],
+        "durationMs": record["durationMs"],
+        "timestamp": record["finishedAt"],
+    }
+    if record.get("truncated"):
+        data["truncated"] = True
+    if record.get("reason"):
+        data["reason"] = record["reason"]
+    return data
+
+
+def output_event(
+    execution_id: str, container_id: str, sid: int, decoder: StreamDecoder,
+    pieces: Sequence[bytes | memoryview] | None, size: int, *, text: bool,
+) -> OutputEvent | None:
+    """The event for ``pieces`` of stream ``sid`` (None: end of stream, flush the decoder).
+
+    ``text=False`` skips UTF-8 decoding when nobody needs the JSON form.
+    """
+    raw_seq = decoder.offset
+    if pieces is None:
+        chunk = decoder.flush()
+        if chunk is None:
+            return None
+    elif text:
+        chunk = decoder.decode(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+    else:
+        # Binary watchers only: skip UTF-8 work. A text watcher arriving later starts
+        # at a chunk boundary (a split character would come as base64).
+        decoder.skip(size)
+        chunk = None
+    data = None
+    if chunk is not None:
+        data = {
+            "executionId": execution_id,
+            "containerId": container_id,
+            "type": _STREAM_NAMES[sid],
+            "data": chunk.data,
+            "seq": chunk.seq,
+            "timestamp": time.time(),
+        }
+        if chunk.binary:
+            data["encoding"] = "base64"
+    return OutputEvent(execution_id, sid, data, list(pieces) if pieces is not None else None, raw_seq, size)
 
 
 def _runs(frames: list[tuple[int, memoryview]]) -> list[tuple[int, list[memoryview]]]:

@@ -20,6 +20,7 @@ from .config import Config
 from .engine import STDERR, STDOUT, DockerEngine, FrameParser
 from .errors import SandboxdError
 from .executions import Execution, ExecutionManager
+from .logstore import ExecutionRecords
 from .plugin_types import ExecutionInfo, ExecutionLimits, Principal, RunResult, SandboxInfo
 from .plugins import Plugins, load_plugins
 from .sandboxes import Sandbox, SandboxRegistry
@@ -31,12 +32,15 @@ log = logging.getLogger(__name__)
 
 
 class Hub:
-    def __init__(self, config: Config, engine: DockerEngine, nursery: trio.Nursery, plugins: Plugins) -> None:
+    def __init__(
+        self, config: Config, engine: DockerEngine, nursery: trio.Nursery, plugins: Plugins, records: ExecutionRecords
+    ) -> None:
         self.config = config
         self.engine = engine
         self.plugins = plugins
+        self.records = records
         self.sandboxes = SandboxRegistry(engine, config.sandbox)
-        self.executions = ExecutionManager(engine, config.limits, nursery, on_finished=self._finished)
+        self.executions = ExecutionManager(engine, config.limits, nursery, records, on_finished=self._finished)
         self.sessions: set[Session] = set()
         self.started_at = time.monotonic()
 
@@ -162,6 +166,15 @@ class Hub:
             info["engine"] = {"reachable": False, "error": getattr(exc, "message", "timeout")}
         return info
 
+    async def maintain(self, *, interval: float = 300.0) -> None:
+        """Housekeeping, forever: retention of execution records and logs."""
+        store = self.config.store
+        while True:
+            removed = self.records.prune(max_age_seconds=store.retention_seconds, max_total_bytes=store.max_total_bytes)
+            if removed:
+                log.info("retention: removed %d old executions", len(removed))
+            await trio.sleep(interval)
+
     async def drain(self, grace: float) -> None:
         """Shutdown: let executions finish for ``grace`` seconds, then stop the rest."""
         with trio.move_on_after(grace):
@@ -183,14 +196,20 @@ def _gone(container_id: str) -> SandboxInfo:
 async def open_hub(config: Config, plugins: Plugins | None = None) -> AsyncIterator[Hub]:
     """Connect to the engine, adopt existing sandboxes, and own the executions' nursery."""
     plugins = plugins or load_plugins(config)
+    state_dir = config.store.path()
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    records = ExecutionRecords(state_dir)
+    if interrupted := records.mark_interrupted():
+        log.warning("%d executions were cut off when the daemon last stopped; marked interrupted", interrupted)
     engine = DockerEngine(config.docker)
     try:
         async with trio.open_nursery() as nursery:
-            hub = Hub(config, engine, nursery, plugins)
+            hub = Hub(config, engine, nursery, plugins, records)
             try:
                 await hub.sandboxes.load()
             except SandboxdError as exc:
                 log.warning("could not list existing sandboxes: %s", exc.message)
+            nursery.start_soon(hub.maintain, name="housekeeping")
             try:
                 yield hub
             finally:
@@ -201,3 +220,4 @@ async def open_hub(config: Config, plugins: Plugins | None = None) -> AsyncItera
                 nursery.cancel_scope.cancel()
     finally:
         await engine.aclose()
+        records.close()

@@ -43,9 +43,9 @@ class StreamDecoder:
 
     __slots__ = ("offset", "_pending")
 
-    def __init__(self) -> None:
+    def __init__(self, offset: int = 0) -> None:
         #: Bytes of the stream consumed so far (including a pending partial character).
-        self.offset = 0
+        self.offset = offset
         self._pending = b""
 
     def decode(self, payload: bytes | bytearray | memoryview) -> Chunk | None:

@@ -122,6 +122,22 @@ class Ping:
 
 
 @dataclass(frozen=True)
+class AttachExecution:
+    execution_id: str
+    #: Byte offset per stream (1 stdout, 2 stderr) to replay from.
+    since: Mapping[int, int] = field(default_factory=dict)
+    #: Keep streaming live output after the replay (else stop at the current end).
+    follow: bool = True
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class ListExecutions:
+    container_id: str | None = None
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
 class ConfigureSession:
     #: Send output as binary frames (raw bytes) instead of JSON ``execution-output``.
     binary_output: bool = False
@@ -130,7 +146,7 @@ class ConfigureSession:
 
 ClientMessage = Union[
     CreateContainer, JoinContainer, LeaveContainer, ListContainers, RemoveContainer,
-    ExecuteCommand, StdinData, StdinClose, Kill, Ping, ConfigureSession,
+    ExecuteCommand, StdinData, StdinClose, Kill, Ping, ConfigureSession, AttachExecution, ListExecutions,
 ]
 
 
@@ -304,6 +320,22 @@ def _parse_stdin(f: _Fields) -> StdinData:
     return StdinData(f.id("executionId"), raw, f.ref)  # type: ignore[arg-type]
 
 
+def _parse_attach(f: _Fields) -> AttachExecution:
+    since = f.obj().get("since", 0)
+    if isinstance(since, int) and not isinstance(since, bool) and since >= 0:
+        offsets = {1: since, 2: since}
+    elif isinstance(since, dict) and set(since) <= {"stdout", "stderr"} and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in since.values()
+    ):
+        offsets = {1: since.get("stdout", 0), 2: since.get("stderr", 0)}
+    else:
+        raise BadRequest("attach-execution: since must be a byte offset or {stdout, stderr} offsets")
+    follow = f.obj().get("follow", True)
+    if not isinstance(follow, bool):
+        raise BadRequest("attach-execution: field 'follow' must be true or false")
+    return AttachExecution(f.id("executionId"), offsets, follow, f.ref)  # type: ignore[arg-type]
+
+
 def _parse_kill(f: _Fields) -> Kill:
     sig = f.obj().get("signal")
     if isinstance(sig, int) and not isinstance(sig, bool):
@@ -333,6 +365,8 @@ _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
     "kill": _parse_kill,
     "ping": lambda f: Ping(f.ref),
     "configure-session": lambda f: ConfigureSession(f.bool("binaryOutput"), f.ref),
+    "attach-execution": _parse_attach,
+    "list-executions": lambda f: ListExecutions(f.id("containerId", required=False), f.ref),
 }
 
 #: Every event a client may send.

@@ -16,9 +16,10 @@ import trio
 
 from . import protocol as p
 from .errors import BadRequest, InternalError, NotFound, SandboxdError
-from .executions import Execution, ExecutionRequest, Subscription
+from .executions import Execution, ExecutionRequest, ServerEvent, Subscription, complete_data
 from .hub import Hub
-from .plugin_types import ANONYMOUS, Principal
+from .plugin_types import ANONYMOUS, Principal, SandboxInfo
+from .replay import replay
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,10 @@ class Session:
         self.alias: bool | None = None
         #: Whether output goes out as binary frames (``configure-session``).
         self.binary_output = False
-        self._watching: dict[str, Execution] = {}
+        #: Executions this session started and gets live.
+        self._live: dict[str, Execution] = {}
+        #: Executions this session follows through their logs, by id.
+        self._tailers: dict[str, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
 
     async def run(self) -> None:
@@ -76,9 +80,9 @@ class Session:
                 nursery.cancel_scope.cancel()
         finally:
             self.hub.sessions.discard(self)
-            for ex in list(self._watching.values()):
-                ex.unsubscribe(self)
-            self._watching.clear()
+            for ex in list(self._live.values()):
+                ex.unsubscribe_live()
+            self._live.clear()
             log.info("session %s closed", self.id)
             with trio.CancelScope(shield=True), trio.move_on_after(5):
                 await self.hub.plugins.notify("sandboxd_session_closed", session_id=self.id, principal=self.principal)
@@ -133,11 +137,9 @@ class Session:
             if sandbox.id not in self.joined:
                 raise NotFound.sandbox(m.container_id)
             self.joined.discard(sandbox.id)
-            for ex in list(self._watching.values()):
-                sub = ex.subscriptions.get(self)
-                if ex.container_id == sandbox.id and sub is not None and not sub.owner:
-                    ex.unsubscribe(self)
-                    self._watching.pop(ex.id, None)
+            for ex in hub.executions.running_in(sandbox.id):
+                if (scope := self._tailers.pop(ex.id, None)) is not None:
+                    scope.cancel()
             await self.send_event("container-left", p.with_ref({"containerId": sandbox.id}, m.ref))
         elif isinstance(m, p.CreateContainer):
             sandbox = await hub.create_sandbox(me, m.image)
@@ -153,11 +155,28 @@ class Session:
             await self.send_event("container-removed", p.with_ref({"containerId": sandbox.id}, m.ref))
         elif isinstance(m, p.Ping):
             await self.send_event("pong", p.with_ref({}, m.ref))
+        elif isinstance(m, p.AttachExecution):
+            record = await self._attachable(m.execution_id)
+            if (scope := self._tailers.pop(m.execution_id, None)) is not None:
+                scope.cancel()  # a second attach restarts from the new offsets
+            await self.send_event("execution-attached", p.with_ref({
+                "executionId": record["executionId"], "containerId": record["containerId"],
+                "status": record["status"], "since": {"stdout": m.since.get(1, 0), "stderr": m.since.get(2, 0)},
+            }, m.ref))
+            self._start_tail(m.execution_id, dict(m.since), follow=m.follow)
+        elif isinstance(m, p.ListExecutions):
+            if m.container_id is not None:
+                sandbox = await hub.open_sandbox(me, m.container_id, "view")
+                rows = hub.records.list(sandbox.id)
+            else:
+                rows = hub.records.list()
+            visible = [r for r in rows if await hub.plugins.allowed(me, "view", _record_sandbox(r))]
+            await self.send_event("executions", p.with_ref({"executions": visible}, m.ref))
         elif isinstance(m, p.ConfigureSession):
             self.binary_output = m.binary_output
-            for ex in self._watching.values():
-                if (sub := ex.subscriptions.get(self)) is not None:
-                    sub.binary = m.binary_output
+            for ex in self._live.values():
+                if ex.live is not None:
+                    ex.live.binary = m.binary_output
             await self.send_event("session-configured", p.with_ref({"binaryOutput": m.binary_output}, m.ref))
         else:  # pragma: no cover - the parser only returns the types above
             raise BadRequest(f"unhandled message {type(m).__name__}")
@@ -197,6 +216,7 @@ class Session:
                 max_output_bytes=limits.max_output_bytes,
                 principal=me,
                 max_concurrent=limits.max_concurrent,
+                image=sandbox.image,
             )
             ex = await hub.executions.create(request)
         except BaseException:
@@ -219,32 +239,92 @@ class Session:
         await hub.plugins.notify("sandboxd_execution_started", execution=hub.execution_info(ex))
 
     def watch(self, ex: Execution, *, owner: bool) -> None:
-        """Start forwarding ``ex``'s events to this client."""
+        """Start sending ``ex``'s output to this client.
+
+        The starter gets the live channel (with backpressure on the command); anyone
+        else follows the execution's log from where it is now.
+        """
         if self._nursery is None:
             return
-        sub = ex.subscribe(
-            self, owner=owner, budget=self.hub.config.limits.observer_buffer_bytes, binary=self.binary_output
-        )
-        if sub is None:
-            return
-        self._watching[ex.id] = ex
-        self._nursery.start_soon(self._forward, ex, sub)
+        if owner:
+            sub = ex.subscribe_live(binary=self.binary_output)
+            if sub is not None:
+                self._live[ex.id] = ex
+                self._nursery.start_soon(self._forward, ex, sub)
+        elif ex.id not in self._tailers and ex.log is not None:
+            self._start_tail(ex.id, dict(ex.offsets), follow=True)
 
     async def _forward(self, ex: Execution, sub: Subscription) -> None:
-        if sub.owner:
-            await ex.accepted.wait()  # command-accepted goes out first
+        await ex.accepted.wait()  # command-accepted goes out first
         try:
             async with sub.receive_channel:
                 async for event in sub.receive_channel:
-                    sub.taken(event)
-                    frame = event.encoded(bool(self.alias), self.binary_output)
-                    if frame is not None:
-                        await self._send(frame)
+                    await self._send_event_object(event)
         except SessionClosed:
             if self._nursery is not None:
                 self._nursery.cancel_scope.cancel()
         finally:
-            self._watching.pop(ex.id, None)
+            self._live.pop(ex.id, None)
+
+    async def _send_event_object(self, event: ServerEvent) -> None:
+        frame = event.encoded(bool(self.alias), self.binary_output)
+        if frame is not None:
+            await self._send(frame)
+
+    def _start_tail(self, execution_id: str, since: dict[int, int], *, follow: bool) -> None:
+        scope = trio.CancelScope()
+        self._tailers[execution_id] = scope
+        assert self._nursery is not None
+        self._nursery.start_soon(self._tail, execution_id, since, follow, scope)
+
+    async def _tail(self, execution_id: str, since: dict[int, int], follow: bool, scope: trio.CancelScope) -> None:
+        """Follow one execution's log; then say how it ended (or where we stopped)."""
+        hub = self.hub
+        try:
+            with scope:
+                ex = hub.executions.find(execution_id)
+                record = ex.summary_record() if ex else hub.records.get(execution_id)
+                if record is None:
+                    return
+                live = ex.log if ex is not None and not ex.finished.is_set() else None
+                complete = await replay(
+                    path=hub.records.log_path(execution_id), execution_id=execution_id,
+                    container_id=record["containerId"], live=live, since=since,
+                    send=self._send_event_object, text=not self.binary_output, follow=follow,
+                )
+                if complete:
+                    ex = hub.executions.find(execution_id)
+                    record = ex.summary_record() if ex else hub.records.get(execution_id) or record
+                    if record["truncated"]:
+                        await self.send_event("warning", {
+                            "executionId": execution_id, "containerId": record["containerId"],
+                            "code": "OUTPUT_TRUNCATED", "message": "the output reached the limit and was cut"})
+                    await self.send_event("execution-complete", complete_data(record))
+                else:
+                    offsets = dict(ex.offsets) if ex else {}
+                    await self.send_event("execution-detached", {
+                        "executionId": execution_id, "containerId": record["containerId"],
+                        "offsets": {"stdout": offsets.get(1, 0), "stderr": offsets.get(2, 0)}})
+        except SessionClosed:
+            if self._nursery is not None:
+                self._nursery.cancel_scope.cancel()
+        finally:
+            if self._tailers.get(execution_id) is scope:
+                del self._tailers[execution_id]
+
+    async def _attachable(self, execution_id: str) -> dict[str, Any]:
+        """The record of an execution this principal may watch; others look unknown."""
+        ex = self.hub.executions.find(execution_id)
+        record = ex.summary_record() if ex else self.hub.records.get(execution_id)
+        if record is None:
+            raise NotFound.execution(execution_id)
+        sandbox = self.hub.sandboxes.get(record["containerId"])
+        info = sandbox.info() if sandbox else _record_sandbox(record)
+        try:
+            await self.hub.plugins.authorize(self.principal, "join", info)
+        except NotFound:
+            raise NotFound.execution(execution_id) from None
+        return record
 
     async def _visible_execution(self, execution_id: str, action: str) -> Execution:
         """An execution this session started or watches, if policy allows ``action``.
@@ -261,3 +341,8 @@ class Session:
             except NotFound:
                 raise NotFound.execution(execution_id) from None
         return ex
+
+
+def _record_sandbox(record: dict[str, Any]) -> SandboxInfo:
+    """The sandbox of a recorded execution, as policy sees it (it may be gone)."""
+    return SandboxInfo(record["containerId"], record.get("image") or "", record.get("owner"))

@@ -9,6 +9,7 @@ import trio
 import typer
 
 from .. import __version__
+from ..client import collapse_groups
 from ..config import ConfigError
 from ..errors import SandboxdError
 from ._errors import ExitCode
@@ -40,7 +41,8 @@ def _root(
 def run_async(fn: Callable[..., Any], *args: Any) -> Any:
     """Run ``fn`` under trio; map sandboxd errors to a one-line message and exit code."""
     try:
-        return trio.run(fn, *args)
+        with collapse_groups():
+            return trio.run(fn, *args)
     except SandboxdError as exc:
         out.error(exc.message)
         raise typer.Exit(exc.exit_code) from None
@@ -53,6 +55,7 @@ def run_async(fn: Callable[..., Any], *args: Any) -> Any:
 
 from . import config as _config  # noqa: E402
 from . import exec as _exec  # noqa: E402
+from . import logs as _logs  # noqa: E402
 from . import plugins as _plugins  # noqa: E402
 from . import sandbox as _sandbox  # noqa: E402
 from . import serve as _serve  # noqa: E402
@@ -62,6 +65,8 @@ app.add_typer(_sandbox.app, name="sandbox")
 app.add_typer(_config.app, name="config")
 app.add_typer(_token.app, name="token")
 app.command("plugins")(_plugins.plugins)
+app.command("logs")(_logs.logs)
+app.command("ps")(_logs.ps)
 app.command("serve")(_serve.serve)
 app.command(
     "exec",

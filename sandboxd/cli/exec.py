@@ -9,7 +9,7 @@ from typing import Any, List, Optional
 import trio
 import typer
 
-from ..client import open_client
+from ..client import DaemonUnavailable, open_client
 from ._errors import ExitCode
 from ._options import UrlOpt
 from ._output import out
@@ -53,27 +53,61 @@ def exec_command(
             raise typer.Exit(ExitCode.USAGE)
         environment[key] = value
 
-    async def go() -> int:
+    async def start_only() -> int:
         async with open_client(url) as client:
-            if not follow:
-                request: dict[str, Any] = {"command": command}
-                for key, value in (("containerId", sandbox), ("image", image), ("env", environment),
-                                   ("workdir", workdir), ("timeout", timeout)):
-                    if value:
-                        request[key] = value
-                accepted = await client.call("execute-command", request)
-                out.result(accepted["executionId"], **accepted)
-                return ExitCode.OK
+            request: dict[str, Any] = {"command": command}
+            for key, value in (("containerId", sandbox), ("image", image), ("env", environment),
+                               ("workdir", workdir), ("timeout", timeout)):
+                if value:
+                    request[key] = value
+            accepted = await client.call("execute-command", request)
+        out.result(accepted["executionId"], **accepted)
+        return ExitCode.OK
+
+    async def run_and_follow() -> int:
+        written = {"stdout": 0, "stderr": 0}
+        started: dict[str, Any] = {}
+
+        def on_output(stream: str, data: bytes | memoryview) -> None:
+            _write_output(stream, data)
+            written[stream] += len(data)
+
+        async def attempt(client: Any) -> dict[str, Any]:
             await client.use_binary_output()
-            result = await client.run(
-                command, container_id=sandbox, image=image, env=environment or None,
-                workdir=workdir, timeout=timeout, stdin=_read_stdin if interactive else None,
-                on_output=_write_output,
-            )
+            if not started:
+                return await client.run(
+                    command, container_id=sandbox, image=image, env=environment or None,
+                    workdir=workdir, timeout=timeout, stdin=_read_stdin if interactive else None,
+                    on_output=on_output, on_accepted=started.update,
+                )
+            return await client.follow(started["executionId"], since=dict(written), on_output=on_output)
+
+        result = await follow_with_reconnect(url, attempt, can_resume=lambda: bool(started) and not interactive)
         return _exit_status(result)
 
-    code = run_async(go)
+    code = run_async(run_and_follow if follow else start_only)
     raise typer.Exit(code)
+
+
+async def follow_with_reconnect(
+    url: str | None, attempt: Any, *, can_resume: Any, give_up_after: float = 60.0
+) -> dict[str, Any]:
+    """Run ``attempt(client)``; when the connection drops, reconnect with backoff and call
+    it again (it resumes from what was already written), for up to ``give_up_after`` s."""
+    delay, deadline = 0.1, None
+    while True:
+        try:
+            async with open_client(url) as client:
+                return await attempt(client)
+        except DaemonUnavailable as exc:
+            if not can_resume():
+                raise
+            deadline = deadline or trio.current_time() + give_up_after
+            if trio.current_time() + delay > deadline:
+                raise DaemonUnavailable(f"{exc.message}; gave up reconnecting after {give_up_after:g} s") from None
+            await trio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
 
 
 async def _read_stdin() -> bytes:

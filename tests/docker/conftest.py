@@ -34,7 +34,11 @@ class Daemon:
     def __init__(self, tmp: Path, config: str = "") -> None:
         self.instance = f"pytest-{uuid.uuid4().hex[:10]}"
         self.config_path = tmp / f"{self.instance}.toml"
-        self.config_path.write_text(_merge(BASE_CONFIG.format(instance=self.instance), config))
+        self.state_dir = tmp / f"{self.instance}-state"
+        self.config_path.write_text(_merge(BASE_CONFIG.format(instance=self.instance, state=self.state_dir), config))
+        self._spawn()
+
+    def _spawn(self) -> None:
         self.log: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sandboxd", "serve", "--config", str(self.config_path),
@@ -50,6 +54,11 @@ class Daemon:
         self.port = self._port
         self.url = f"ws://127.0.0.1:{self.port}/sandbox/ws"
         self.http = f"http://127.0.0.1:{self.port}"
+
+    def restart(self, sig: int = signal.SIGKILL) -> None:
+        """Stop the daemon (by default as a crash would) and start it again, same config."""
+        self.stop(sig)
+        self._spawn()
 
     def _drain(self) -> None:
         assert self.proc.stderr is not None
@@ -100,6 +109,8 @@ class Daemon:
 BASE_CONFIG = """
 [docker]
 instance = "{instance}"
+[store]
+dir = "{state}"
 [sandbox]
 default_image = "sandboxd/busybox"
 [limits]
