@@ -88,6 +88,12 @@ class LimitsConfig:
     max_executions: int = 256
     #: After SIGTERM, how long a command has before SIGKILL.
     kill_grace_seconds: float = 2.0
+    #: Largest file ``upload-files`` accepts, and largest total per request (a request must
+    #: also fit in ``server.max_message_bytes``, base64 and JSON included).
+    upload_max_file_bytes: int = 16 * 1024 * 1024
+    upload_max_request_bytes: int = 16 * 1024 * 1024
+    #: Largest file ``download-file`` returns.
+    download_max_bytes: int = 16 * 1024 * 1024
     #: Finished executions remembered for status queries.
     finished_executions_kept: int = 1000
 

@@ -82,6 +82,22 @@ class RemoveContainer:
 
 
 @dataclass(frozen=True)
+class UploadFiles:
+    container_id: str
+    #: path -> text | {content, encoding?, mode?}; checked by sandboxd.files.
+    files: Mapping[str, Any]
+    workdir: str | None = None
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class DownloadFile:
+    container_id: str
+    path: str
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
 class ExecuteCommand:
     command: tuple[str, ...]
     #: Run in this sandbox...
@@ -92,6 +108,8 @@ class ExecuteCommand:
     workdir: str | None = None
     stdin: bool = False
     timeout: float | None = None
+    #: Files to write before the command starts (as in ``upload-files``).
+    files: Mapping[str, Any] | None = None
     ref: Ref = None
 
 
@@ -147,6 +165,7 @@ class ConfigureSession:
 ClientMessage = Union[
     CreateContainer, JoinContainer, LeaveContainer, ListContainers, RemoveContainer,
     ExecuteCommand, StdinData, StdinClose, Kill, Ping, ConfigureSession, AttachExecution, ListExecutions,
+    UploadFiles, DownloadFile,
 ]
 
 
@@ -298,8 +317,16 @@ def _parse_execute(f: _Fields) -> ExecuteCommand:
         workdir=_no_nul(workdir, "workdir", f.event) if workdir else None,
         stdin=f.bool("stdin"),
         timeout=f.number("timeout"),
+        files=_files(f) if data.get("files") is not None else None,
         ref=f.ref,
     )
+
+
+def _files(f: _Fields) -> dict[str, Any]:
+    files = f.obj().get("files")
+    if not isinstance(files, dict) or not files:
+        raise BadRequest(f"{f.event}: files must be a non-empty object of path: content")
+    return files
 
 
 def _parse_stdin(f: _Fields) -> StdinData:
@@ -367,6 +394,8 @@ _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
     "configure-session": lambda f: ConfigureSession(f.bool("binaryOutput"), f.ref),
     "attach-execution": _parse_attach,
     "list-executions": lambda f: ListExecutions(f.id("containerId", required=False), f.ref),
+    "upload-files": lambda f: UploadFiles(_container_id(f), _files(f), f.str("workdir"), f.ref),
+    "download-file": lambda f: DownloadFile(_container_id(f), f.str("path", required=True), f.ref),  # type: ignore[arg-type]
 }
 
 #: Every event a client may send.

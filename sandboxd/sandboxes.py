@@ -33,6 +33,10 @@ class Sandbox:
     ephemeral: bool = False
     owner: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    #: Learnt on first use (see sandboxd.files): the working directory, and the
+    #: numeric uid/gid commands run as.
+    workdir: str | None = field(default=None, compare=False)
+    user_ids: tuple[int, int] | None = field(default=None, compare=False)
 
     @classmethod
     def from_labels(cls, cid: str, image: str, created_at: float, labels: dict[str, str]) -> Sandbox:

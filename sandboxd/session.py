@@ -8,12 +8,14 @@ events here, in one place; the session then carries on with the next frame.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import logging
 from typing import Any, Awaitable, Callable
 
 import trio
 
+from . import files
 from . import protocol as p
 from .errors import BadRequest, InternalError, NotFound, SandboxdError
 from .executions import Execution, ExecutionRequest, ServerEvent, Subscription, complete_data
@@ -155,6 +157,17 @@ class Session:
             await self.send_event("container-removed", p.with_ref({"containerId": sandbox.id}, m.ref))
         elif isinstance(m, p.Ping):
             await self.send_event("pong", p.with_ref({}, m.ref))
+        elif isinstance(m, p.UploadFiles):
+            sandbox = await hub.open_sandbox(me, m.container_id, "upload")
+            paths = await self._upload(sandbox, m.files, m.workdir)
+            await self.send_event("files-uploaded", p.with_ref({"containerId": sandbox.id, "paths": paths}, m.ref))
+        elif isinstance(m, p.DownloadFile):
+            sandbox = await hub.open_sandbox(me, m.container_id, "download")
+            content = await files.download(hub, sandbox, m.path, hub.config.limits)
+            await self.send_event("file-downloaded", p.with_ref({
+                "containerId": sandbox.id, "path": m.path, "size": len(content),
+                "content": base64.b64encode(content).decode("ascii"), "encoding": "base64",
+            }, m.ref))
         elif isinstance(m, p.AttachExecution):
             record = await self._attachable(m.execution_id)
             if (scope := self._tailers.pop(m.execution_id, None)) is not None:
@@ -203,6 +216,10 @@ class Session:
             if m.container_id is None:
                 await hub.plugins.authorize(me, "execute", sandbox.info())
             await hub.plugins.validate_command(me, sandbox.info(), m.command, dict(m.env), m.workdir)
+            uploaded: list[str] = []
+            if m.files:
+                await hub.plugins.authorize(me, "upload", sandbox.info())
+                uploaded = await self._upload(sandbox, m.files, m.workdir)
             limits = await hub.execution_limits(me, m.timeout)
             request = ExecutionRequest(
                 container_id=sandbox.id,
@@ -217,6 +234,7 @@ class Session:
                 principal=me,
                 max_concurrent=limits.max_concurrent,
                 image=sandbox.image,
+                uploaded=tuple(uploaded),
             )
             ex = await hub.executions.create(request)
         except BaseException:
@@ -311,6 +329,13 @@ class Session:
         finally:
             if self._tailers.get(execution_id) is scope:
                 del self._tailers[execution_id]
+
+    async def _upload(self, sandbox: Any, spec: Any, workdir: str | None) -> list[str]:
+        workdir = workdir or await files.workdir_of(self.hub, sandbox)
+        if not workdir.startswith("/"):
+            raise BadRequest("upload-files: workdir must be an absolute path")
+        parsed = files.parse_files(spec, workdir, self.hub.config.limits)
+        return await files.upload(self.hub, sandbox, parsed, workdir)
 
     async def _attachable(self, execution_id: str) -> dict[str, Any]:
         """The record of an execution this principal may watch; others look unknown."""

@@ -54,6 +54,7 @@ def run_async(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 from . import config as _config  # noqa: E402
+from . import cp as _cp  # noqa: E402
 from . import exec as _exec  # noqa: E402
 from . import logs as _logs  # noqa: E402
 from . import plugins as _plugins  # noqa: E402
@@ -66,6 +67,7 @@ app.add_typer(_config.app, name="config")
 app.add_typer(_token.app, name="token")
 app.command("plugins")(_plugins.plugins)
 app.command("logs")(_logs.logs)
+app.command("cp")(_cp.cp)
 app.command("ps")(_logs.ps)
 app.command("serve")(_serve.serve)
 app.command(

@@ -196,6 +196,12 @@ class DockerEngine:
         except NotFound:
             pass
 
+    async def put_archive(self, container_id: str, path: str, data: bytes) -> None:
+        """Extract the tar ``data`` at ``path`` in the container (the Engine's archive API)."""
+        ok = await self._call("archive put", "put_archive", container_id, path, data)
+        if not ok:
+            raise DockerError("the engine refused the archive", op="archive put")
+
     def is_ours(self, container: Mapping[str, Any]) -> bool:
         labels = (container.get("Config") or {}).get("Labels") or container.get("Labels") or {}
         return labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_INSTANCE) == self.config.instance

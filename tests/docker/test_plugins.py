@@ -142,6 +142,9 @@ async def test_users_see_and_touch_only_their_own_sandboxes(policy_daemon):
             ("join-container", {"containerId": b}),
             ("execute-command", {"containerId": b, "command": ["true"]}),
             ("remove-container", {"containerId": b}),
+            ("upload-files", {"containerId": b, "files": {"x.txt": "y"}}),
+            ("download-file", {"containerId": b, "path": "x.txt"}),
+            ("list-executions", {"containerId": b}),
             ("join-container", {"containerId": b[:12]}),
         ]:
             with pytest.raises(SandboxdError) as info:

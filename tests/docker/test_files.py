@@ -1,0 +1,108 @@
+"""Files in and out of sandboxes: exact bytes, modes, and no way out of the workdir."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import pytest
+
+from sandboxd.client import open_client
+from sandboxd.errors import SandboxdError
+
+from .conftest import BASE_IMAGE, FAST_IMAGE
+from .helpers import follow, run
+
+
+@pytest.fixture
+async def client(daemon):
+    async with open_client(daemon.url) as c:
+        yield c
+
+
+@pytest.fixture
+async def sandbox(client):
+    return (await client.call("create-container", {"image": FAST_IMAGE}))["containerId"]
+
+
+async def test_upload_then_run_then_download_round_trip(client, sandbox):
+    blob = os.urandom(100_000)
+    done = await client.call("upload-files", {"containerId": sandbox, "files": {
+        "main.sh": "echo from main.sh\n",
+        "bin/tool": {"content": "#!/bin/sh\necho tool\n", "mode": "755"},
+        "data/blob.bin": {"content": base64.b64encode(blob).decode(), "encoding": "base64"},
+    }})
+    assert done["paths"] == ["/home/sandbox/main.sh", "/home/sandbox/bin/tool", "/home/sandbox/data/blob.bin"]
+    seen = await run(client, sandbox, ["sh", "-c", "sh main.sh; ./bin/tool; stat -c '%a %u' bin/tool data/blob.bin"])
+    assert bytes(seen.stdout) == b"from main.sh\ntool\n755 1000\n644 1000\n"
+    got = await client.call("download-file", {"containerId": sandbox, "path": "data/blob.bin"})
+    assert base64.b64decode(got["content"]) == blob and got["size"] == len(blob)
+
+
+async def test_execute_command_can_bring_its_files(client, sandbox):
+    accepted = await client.call("execute-command", {
+        "containerId": sandbox, "command": ["python3", "-c", "print(open('in.txt').read().upper())"],
+        "files": {"in.txt": "shout"}})
+    # busybox has no python3; the point is that the file landed before the command ran
+    await follow(client, accepted["executionId"])
+    seen = await run(client, sandbox, ["cat", "in.txt"])
+    assert bytes(seen.stdout) == b"shout"
+
+
+@pytest.mark.parametrize("path, fragment", [
+    ("/etc/evil", "outside the working directory"),
+    ("../escape", "'..' is not allowed"),
+    ("a/../../escape", "'..' is not allowed"),
+    ("/home/sandbox/../../etc/evil", "'..' is not allowed"),
+])
+async def test_paths_outside_the_workdir_are_refused(client, sandbox, path, fragment):
+    with pytest.raises(SandboxdError) as info:
+        await client.call("upload-files", {"containerId": sandbox, "files": {path: "x"}})
+    assert info.value.code == "BAD_REQUEST" and fragment in info.value.message
+
+
+async def test_writes_through_symlinks_leading_out_are_refused_and_write_nothing(client, sandbox, docker_client):
+    await run(client, sandbox, ["sh", "-c", "ln -s /etc etclink && ln -s /tmp/target direct && mkdir -p ok"])
+    container = docker_client.containers.get(sandbox)
+    for path in ("etclink/passwd", "etclink/new-file", "direct"):
+        with pytest.raises(SandboxdError) as info:
+            await client.call("upload-files", {"containerId": sandbox, "files": {"ok/fine": "x", path: "pwned\n"}})
+        assert info.value.code == "BAD_REQUEST" and "outside the working directory" in info.value.message
+    listing = container.exec_run(["sh", "-c", "cat /etc/passwd; ls /etc; ls /tmp; ls ok"], user="root").output
+    assert b"pwned" not in listing and b"new-file" not in listing and b"target" not in listing
+    assert b"fine" not in listing  # nothing at all was written
+    assert b".sandboxd-upload" not in listing  # staging cleaned up
+
+
+async def test_oversized_uploads_are_refused(make_daemon):
+    daemon = make_daemon("[limits]\nupload_max_file_bytes = 1000\nupload_max_request_bytes = 1500\n")
+    async with open_client(daemon.url) as client:
+        sandbox = (await client.call("create-container", {"image": FAST_IMAGE}))["containerId"]
+        with pytest.raises(SandboxdError) as info:
+            await client.call("upload-files", {"containerId": sandbox, "files": {"big": "x" * 1001}})
+        assert info.value.code == "LIMIT_EXCEEDED"
+        with pytest.raises(SandboxdError) as info:
+            await client.call("upload-files", {"containerId": sandbox, "files": {"a": "x" * 800, "b": "y" * 800}})
+        assert info.value.code == "LIMIT_EXCEEDED"
+        seen = await run(client, sandbox, ["ls"])
+    assert bytes(seen.stdout) == b""
+
+
+async def test_download_of_a_missing_file_is_not_found(client, sandbox):
+    with pytest.raises(SandboxdError) as info:
+        await client.call("download-file", {"containerId": sandbox, "path": "nope.txt"})
+    assert info.value.code == "NOT_FOUND"
+
+
+def test_cp_both_ways(daemon, tmp_path):
+    sandbox = daemon.cli("sandbox", "create", "--image", BASE_IMAGE).stdout.decode().strip()
+    local = tmp_path / "script.py"
+    local.write_bytes(b"print('hi from cp')\n")
+    up = daemon.cli("cp", str(local), f"{sandbox}:code/")
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.decode().strip() == "/home/sandbox/code/script.py"
+    ran = daemon.cli("exec", "--sandbox", sandbox, "--follow", "--", "python3", "code/script.py")
+    assert ran.stdout == b"hi from cp\n"
+    back = tmp_path / "back.py"
+    down = daemon.cli("cp", f"{sandbox}:/home/sandbox/code/script.py", str(back))
+    assert down.returncode == 0 and back.read_bytes() == local.read_bytes()
