@@ -52,6 +52,11 @@ class DockerConfig:
     call_timeout_seconds: float = 30.0
     #: Control-plane calls in flight at once (each holds a worker thread while it runs).
     max_concurrent_calls: int = 8
+    #: How often the engine is pinged, and how long a ping may take. After two failed
+    #: pings in a row running executions end (ENGINE_UNAVAILABLE) and requests fail fast
+    #: until a ping succeeds again.
+    health_check_interval_seconds: float = 1.0
+    health_check_timeout_seconds: float = 2.0
     #: Label value that marks containers as this daemon's own; two daemons sharing an
     #: engine must use different values.
     instance: str = "default"
@@ -70,8 +75,14 @@ class SandboxConfig:
     read_only_root: bool = False
     #: PID 1 of every sandbox (under docker-init, which reaps orphans).
     keepalive_command: tuple[str, ...] = ("sleep", "2147483647")
-    #: Most sandboxes this daemon keeps at once.
+    #: Most sandboxes this daemon keeps at once, and per user.
     max_sandboxes: int = 100
+    max_sandboxes_per_user: int = 20
+    #: A sandbox with no execution for this long is removed (0: never). A create request
+    #: may ask for less.
+    idle_ttl_seconds: float = 86400.0
+    #: How often idle sandboxes are looked for.
+    reap_interval_seconds: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ into CLI exit codes in one place (:mod:`sandboxd.cli._errors`)::
     ├── CommandRejected           COMMAND_REJECTED  the client's: a plugin refused the command
     ├── PluginError               PLUGIN_ERROR    a plugin's: it raised; fails closed
     ├── DockerError               DOCKER_ERROR    the engine's: an Engine API call failed
-    │   └── EngineUnavailable     ENGINE_UNAVAILABLE  the engine does not answer
+    │   ├── EngineUnavailable     ENGINE_UNAVAILABLE  the engine does not answer
+    │   └── SandboxStopped        SANDBOX_STOPPED the sandbox's container is not running
     └── InternalError             INTERNAL        ours: a bug; details are logged, not sent
 
 Each class carries ``exit_code``, the status ``sandboxd`` CLI commands exit with when the
@@ -119,6 +120,12 @@ class EngineUnavailable(DockerError):
     """The Docker engine did not answer in time, or not at all."""
 
     code = "ENGINE_UNAVAILABLE"
+
+
+class SandboxStopped(DockerError):
+    """The sandbox's container stopped or was killed outside sandboxd."""
+
+    code = "SANDBOX_STOPPED"
 
 
 class InternalError(SandboxdError):

@@ -16,7 +16,6 @@ If the starting session goes away, nothing holds the command back.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import secrets
 import time
@@ -29,7 +28,8 @@ import trio
 from .config import LimitsConfig
 from .engine import EXEC_MARKER, STDERR, STDOUT, DockerEngine, ExecStream, FrameParser
 from .logstore import ExecutionLog, ExecutionRecords
-from .errors import BadRequest, DockerError, LimitExceeded, NotFound, SandboxdError
+from .metrics import Metrics
+from .errors import BadRequest, DockerError, LimitExceeded, NotFound, SandboxdError, SandboxStopped
 from .output import StreamDecoder
 from .plugin_types import ANONYMOUS, Principal
 from .protocol import SIGNALS, encode, encode_binary_output
@@ -141,6 +141,8 @@ class Execution:
         self.reason: str | None = None
         self.truncated = False
         self.started_at = time.time()
+        #: When the request was accepted (monotonic), for the start-latency metric.
+        self.requested_at = time.monotonic()
         self.finished_at: float | None = None
         self.bytes_out = {"stdout": 0, "stderr": 0}
         #: The starting session's live channel (None once it went away).
@@ -156,6 +158,10 @@ class Execution:
         self.started_by: str | None = None
         self._stop_reason: str | None = None
         self._stop = trio.Event()
+        #: Set (with ``reason``) when the execution ended because something failed
+        #: around it: ENGINE_UNAVAILABLE, SANDBOX_STOPPED, ...
+        self.error_code: str | None = None
+        self._abort_scope = trio.CancelScope()
         self._stdin_send, self._stdin_receive = trio.open_memory_channel[bytes | None](16)
         self._stdin_open = request.stdin
 
@@ -181,6 +187,7 @@ class Execution:
             "durationMs": self.duration_ms,
             "bytes": dict(self.bytes_out),
             "truncated": self.truncated,
+            "errorCode": self.error_code,
         }
 
     # --- the live watcher ------------------------------------------------------
@@ -216,6 +223,12 @@ class Execution:
         })
 
     # --- control ----------------------------------------------------------------
+
+    def abort(self, code: str, reason: str) -> None:
+        """Stop following the command now, without touching the engine."""
+        if self.error_code is None:
+            self.error_code, self.reason = code, reason
+        self._abort_scope.cancel()
 
     def request_stop(self, reason: str) -> None:
         """Stop the command (TERM, then KILL after the grace period); first reason wins."""
@@ -263,8 +276,9 @@ class ExecutionManager:
         self._nursery = nursery
         self._running: dict[str, Execution] = {}
         self._finished: OrderedDict[str, Execution] = OrderedDict()
-        self._counter = itertools.count(1)
         self._on_finished = on_finished
+        #: Set by the hub; None in code that runs executions without a daemon.
+        self.metrics: Metrics | None = None
 
     # --- queries ------------------------------------------------------------------
 
@@ -300,10 +314,17 @@ class ExecutionManager:
                 raise LimitExceeded(f"you may run at most {request.max_concurrent} executions at once")
         execution_id = f"exec-{secrets.token_hex(8)}"
         env = {**request.env, EXEC_MARKER: execution_id}
-        exec_id = await self.engine.exec_create(
-            request.container_id, request.command, env=env, workdir=request.workdir,
-            user=request.user, stdin=request.stdin,
-        )
+        try:
+            exec_id = await self.engine.exec_create(
+                request.container_id, request.command, env=env, workdir=request.workdir,
+                user=request.user, stdin=request.stdin,
+            )
+        except DockerError as exc:
+            if "is not running" in exc.message or "is paused" in exc.message:
+                raise SandboxStopped(
+                    "the sandbox is not running (stopped or killed outside sandboxd); remove it and create another"
+                ) from None
+            raise
         ex = Execution(execution_id, request, exec_id)
         ex.log = ExecutionLog(self.records.log_path(ex.id))
         self.records.started(
@@ -324,16 +345,23 @@ class ExecutionManager:
 
     async def _run(self, ex: Execution) -> None:
         try:
-            async with self.engine.open_exec_stream(ex.exec_id) as stream:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._watchdog, ex, nursery.cancel_scope)
-                    if ex.request.stdin:
-                        nursery.start_soon(self._feed_stdin, ex, stream)
-                    await self._pump(ex, stream)
-                    nursery.cancel_scope.cancel()
-            await self._settle(ex)
+            with ex._abort_scope:
+                async with self.engine.open_exec_stream(ex.exec_id) as stream:
+                    if self.metrics is not None:
+                        self.metrics.exec_start.observe(time.monotonic() - ex.requested_at)
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._watchdog, ex, nursery.cancel_scope)
+                        if ex.request.stdin:
+                            nursery.start_soon(self._feed_stdin, ex, stream)
+                        await self._pump(ex, stream)
+                        nursery.cancel_scope.cancel()
+            if ex.error_code is not None:
+                ex.status = "error"
+            else:
+                await self._settle(ex)
         except SandboxdError as exc:
             ex.status, ex.reason = "error", exc.message
+            ex.error_code = ex.error_code or exc.code
             log.warning("execution %s failed: %s", ex.id, exc.message)
         except Exception:
             log.exception("execution %s: internal error", ex.id)
@@ -374,6 +402,8 @@ class ExecutionManager:
             ex.log.append(sid, ex.offsets[sid], pieces, size)
             ex.offsets[sid] += size
             ex.bytes_out[_STREAM_NAMES[sid]] += size
+            if self.metrics is not None:
+                (self.metrics.stdout_bytes if sid == STDOUT else self.metrics.stderr_bytes).inc(size)
         event = output_event(ex.id, ex.container_id, sid, decoder, pieces, size, text=ex.wants_text())
         if event is not None:
             await ex._publish(event)
@@ -433,13 +463,22 @@ class ExecutionManager:
     async def _settle(self, ex: Execution) -> None:
         """Output has ended: find out how the command ended."""
         info: dict[str, Any] = {}
-        for _ in range(50):  # the exit code is recorded just after the output closes
-            info = await self.engine.exec_inspect(ex.exec_id)
-            if not info.get("Running"):
-                break
-            await trio.sleep(0.02)
+        try:
+            for _ in range(50):  # the exit code is recorded just after the output closes
+                info = await self.engine.exec_inspect(ex.exec_id)
+                if not info.get("Running"):
+                    break
+                await trio.sleep(0.02)
+        except NotFound:
+            info = {"Running": True}  # the exec went with its container; checked below
         code = info.get("ExitCode") if not info.get("Running") else None
         ex.exit_code = code
+        if (code is None or code >= 128) and ex._stop_reason is None and (
+            gone := await self._sandbox_gone(ex.container_id, patience=5 if code in (None, 137) else 1)
+        ):
+            # Killed from outside: the exit code says nothing about the command.
+            ex.status, ex.error_code, ex.reason = "error", "SANDBOX_STOPPED", gone
+            return
         reason = ex._stop_reason
         if reason == "timeout":
             ex.status, ex.reason = "timeout", f"timed out after {ex.request.timeout:g} s"
@@ -449,6 +488,28 @@ class ExecutionManager:
             ex.status, ex.reason = "error", "the engine did not report an exit code"
         else:
             ex.status = "success" if code == 0 else "failed"
+
+    async def _sandbox_gone(self, container_id: str, patience: int = 1) -> str | None:
+        """Why the sandbox is no longer running, or None if it is.
+
+        A SIGKILL to the whole container reaches the exec before the engine records the
+        container as stopped, so a death by SIGKILL is looked at a few times, 0.1 s apart.
+        """
+        for attempt in range(patience):
+            try:
+                info = await self.engine.inspect_container(container_id)
+            except NotFound:
+                return "the sandbox was removed during the execution"
+            if not (info.get("State") or {}).get("Running"):
+                return "the sandbox stopped during the execution (killed from outside sandboxd?)"
+            if attempt + 1 < patience:
+                await trio.sleep(0.1)
+        return None
+
+    def abort_all(self, code: str, reason: str) -> None:
+        """End every running execution now, as ``error``: the engine is gone."""
+        for ex in self.running():
+            ex.abort(code, reason)
 
     async def _complete(self, ex: Execution) -> None:
         """Record the outcome, tell the live watcher, then run the finish callback.
@@ -472,9 +533,11 @@ class ExecutionManager:
         self.records.finished(
             id=ex.id, status=ex.status, exit_code=ex.exit_code, reason=ex.reason, finished_at=ex.finished_at,
             stdout_bytes=ex.bytes_out["stdout"], stderr_bytes=ex.bytes_out["stderr"], truncated=ex.truncated,
-            log_bytes=log_bytes,
+            log_bytes=log_bytes, error_code=ex.error_code,
         )
         log.info("execution %s %s exit=%s in %d ms", ex.id, ex.status, ex.exit_code, ex.duration_ms)
+        if self.metrics is not None:
+            self.metrics.executions.labels(ex.status).inc()
         try:
             await ex._publish(ServerEvent("execution-complete", complete_data(ex.summary_record())))
         finally:
@@ -503,6 +566,8 @@ def complete_data(record: dict[str, Any]) -> dict[str, Any]:
         data["truncated"] = True
     if record.get("reason"):
         data["reason"] = record["reason"]
+    if record.get("errorCode"):
+        data["errorCode"] = record["errorCode"]
     return data
 
 

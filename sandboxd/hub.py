@@ -8,6 +8,7 @@ so the session stays a dispatcher.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from .engine import STDERR, STDOUT, DockerEngine, FrameParser
 from .errors import SandboxdError
 from .executions import Execution, ExecutionManager
 from .logstore import ExecutionRecords
+from .metrics import Metrics
 from .plugin_types import ExecutionInfo, ExecutionLimits, Principal, RunResult, SandboxInfo
 from .plugins import Plugins, load_plugins
 from .sandboxes import Sandbox, SandboxRegistry
@@ -43,6 +45,10 @@ class Hub:
         self.executions = ExecutionManager(engine, config.limits, nursery, records, on_finished=self._finished)
         self.sessions: set[Session] = set()
         self.started_at = time.monotonic()
+        self.metrics = Metrics()
+        self.metrics.bind(self)
+        engine.on_error = lambda op: self.metrics.docker_errors.labels(op).inc()
+        self.executions.metrics = self.metrics
 
     # --- policy -------------------------------------------------------------------
 
@@ -57,12 +63,25 @@ class Hub:
         await self.plugins.authorize(principal, action, sandbox.info(), asked_as=container_id)
         return sandbox
 
-    async def create_sandbox(self, principal: Principal, image: str | None, *, ephemeral: bool = False) -> Sandbox:
+    async def create_sandbox(
+        self, principal: Principal, image: str | None, *, ephemeral: bool = False, request: Any = None
+    ) -> Sandbox:
+        """Create a sandbox for ``principal``; ``request`` (a ``CreateContainer``) may ask
+        for labels, lower limits and a shorter TTL, never for more than config and policy allow."""
         await self.plugins.authorize(principal, "create", None)
-        options = await self.plugins.sandbox_options(
-            principal, self.sandboxes.default_options(image), self.config.sandbox
+        options = self.sandboxes.default_options(image)
+        if request is not None:
+            options = options.replace(
+                labels=dict(request.labels),
+                memory_bytes=min(options.memory_bytes, request.memory_bytes or options.memory_bytes),
+                cpus=min(options.cpus, request.cpus or options.cpus),
+                pids_limit=min(options.pids_limit, request.pids_limit or options.pids_limit),
+            )
+        options = await self.plugins.sandbox_options(principal, options, self.config.sandbox)
+        return await self.sandboxes.create(
+            options, owner=principal.user, ephemeral=ephemeral,
+            ttl_seconds=request.ttl_seconds if request is not None else None,
         )
-        return await self.sandboxes.create(options, owner=principal.user, ephemeral=ephemeral)
 
     async def visible_sandboxes(self, principal: Principal) -> list[Sandbox]:
         return [s for s in self.sandboxes.list() if await self.plugins.allowed(principal, "view", s.info())]
@@ -133,6 +152,8 @@ class Hub:
         return RunResult(code, bytes(out[STDOUT]), bytes(out[STDERR]))
 
     async def _finished(self, ex: Execution) -> None:
+        if (sandbox := self.sandboxes.get(ex.container_id)) is not None:
+            sandbox.last_active = time.monotonic()
         await self.plugins.notify("sandboxd_execution_finished", execution=self.execution_info(ex))
         if ex.request.ephemeral:
             sandbox = self.sandboxes.get(ex.container_id)
@@ -154,7 +175,8 @@ class Hub:
             "runningExecutions": len(self.executions.running()),
         }
         try:
-            with trio.fail_after(min(5.0, self.config.docker.call_timeout_seconds)):
+            self.engine.check_available("health check")
+            with trio.fail_after(self.config.docker.health_check_timeout_seconds):
                 version = await self.engine.version()
             info["engine"] = {
                 "reachable": True,
@@ -163,16 +185,49 @@ class Hub:
             }
         except (SandboxdError, trio.TooSlowError) as exc:
             info["status"] = "degraded"
-            info["engine"] = {"reachable": False, "error": getattr(exc, "message", "timeout")}
+            info["engine"] = {
+                "reachable": False,
+                "code": getattr(exc, "code", "ENGINE_UNAVAILABLE"),
+                "error": getattr(exc, "message", "no answer in time"),
+            }
         return info
 
-    async def maintain(self, *, interval: float = 300.0) -> None:
-        """Housekeeping, forever: retention of execution records and logs."""
-        store = self.config.store
+    async def watch_engine(self) -> None:
+        """Ping the engine forever; when it stops answering, end running executions
+        (they would otherwise hang) and make requests fail fast until it is back."""
+        cfg = self.config.docker
+        failures = 0
         while True:
-            removed = self.records.prune(max_age_seconds=store.retention_seconds, max_total_bytes=store.max_total_bytes)
-            if removed:
-                log.info("retention: removed %d old executions", len(removed))
+            ok = await self.engine.ping(cfg.health_check_timeout_seconds)
+            failures = 0 if ok else failures + 1
+            if ok and not self.engine.available:
+                self.engine.available = True
+                log.warning("the Docker engine answers again")
+            elif failures >= 2 and self.engine.available:
+                self.engine.available = False
+                log.error("the Docker engine is not answering; ending %d running executions",
+                          len(self.executions.running()))
+                self.executions.abort_all("ENGINE_UNAVAILABLE", "the Docker engine stopped answering")
+            await trio.sleep(cfg.health_check_interval_seconds)
+
+    async def maintain(self, *, prune_every: int = 30) -> None:
+        """Housekeeping, forever: idle sandboxes (every ``sandbox.reap_interval_seconds``),
+        and retention of execution records and logs (every ``prune_every`` rounds)."""
+        store = self.config.store
+        interval = self.config.sandbox.reap_interval_seconds
+        for round_ in itertools.count():
+            if round_ % prune_every == 0:
+                removed = self.records.prune(
+                    max_age_seconds=store.retention_seconds, max_total_bytes=store.max_total_bytes)
+                if removed:
+                    log.info("retention: removed %d old executions", len(removed))
+            busy = {ex.container_id for ex in self.executions.running()}
+            for sandbox in self.sandboxes.idle(busy):
+                log.info("sandbox %s idle for %g s (its TTL); removing it", sandbox.id[:12], sandbox.ttl_seconds)
+                try:
+                    await self.sandboxes.remove(sandbox)
+                except SandboxdError as exc:
+                    log.warning("could not remove idle sandbox %s: %s", sandbox.id[:12], exc.message)
             await trio.sleep(interval)
 
     async def drain(self, grace: float) -> None:
@@ -210,6 +265,7 @@ async def open_hub(config: Config, plugins: Plugins | None = None) -> AsyncItera
             except SandboxdError as exc:
                 log.warning("could not list existing sandboxes: %s", exc.message)
             nursery.start_soon(hub.maintain, name="housekeeping")
+            nursery.start_soon(hub.watch_engine, name="engine health")
             try:
                 yield hub
             finally:

@@ -104,6 +104,14 @@ class LogReader:
                 sid, offset, ts, length = RECORD.unpack(header)
                 self._pending = (sid, offset, ts, length)
             sid, offset, ts, length = self._pending
+            skip = min(max(0, self._since.get(sid, 0) - offset), length, limit - self.position)
+            if skip:
+                # Already with the client: seek past it instead of reading it.
+                self._file.seek(skip, os.SEEK_CUR)
+                self.position += skip
+                offset, length = offset + skip, length - skip
+                self._pending = (sid, offset, ts, length) if length else None
+                continue
             take = min(length, budget, limit - self.position)
             if take == 0 and length:
                 break
@@ -111,12 +119,8 @@ class LogReader:
             self.position += len(data)
             budget -= len(data)
             self._pending = (sid, offset + len(data), ts, length - len(data)) if len(data) < length else None
-            skip = self._since.get(sid, 0) - offset
-            if skip >= len(data):
-                continue
-            if skip > 0:
-                data, offset = data[skip:], offset + skip
-            out.append(Piece(sid, offset, ts, data))
+            if data:
+                out.append(Piece(sid, offset, ts, data))
         return out
 
 
@@ -147,8 +151,12 @@ class ExecutionRecords:
                 stdout_bytes INTEGER NOT NULL DEFAULT 0,
                 stderr_bytes INTEGER NOT NULL DEFAULT 0,
                 truncated INTEGER NOT NULL DEFAULT 0,
-                log_bytes INTEGER NOT NULL DEFAULT 0
+                log_bytes INTEGER NOT NULL DEFAULT 0,
+                error_code TEXT
             )""")
+        columns = {row["name"] for row in self.db.execute("PRAGMA table_info(executions)")}
+        if "error_code" not in columns:  # state from sandboxd 0.1.0 before error codes
+            self.db.execute("ALTER TABLE executions ADD COLUMN error_code TEXT")
         self.db.execute("CREATE INDEX IF NOT EXISTS by_container ON executions (container_id, started_at)")
 
     def close(self) -> None:
@@ -189,11 +197,13 @@ class ExecutionRecords:
             (id, container_id, image, owner, json.dumps(list(command)), workdir, started_at))
 
     def finished(self, *, id: str, status: str, exit_code: int | None, reason: str | None, finished_at: float,
-                 stdout_bytes: int, stderr_bytes: int, truncated: bool, log_bytes: int) -> None:
+                 stdout_bytes: int, stderr_bytes: int, truncated: bool, log_bytes: int,
+                 error_code: str | None = None) -> None:
         self.db.execute(
             "UPDATE executions SET status=?, exit_code=?, reason=?, finished_at=?, stdout_bytes=?,"
-            " stderr_bytes=?, truncated=?, log_bytes=? WHERE id=?",
-            (status, exit_code, reason, finished_at, stdout_bytes, stderr_bytes, int(truncated), log_bytes, id))
+            " stderr_bytes=?, truncated=?, log_bytes=?, error_code=? WHERE id=?",
+            (status, exit_code, reason, finished_at, stdout_bytes, stderr_bytes, int(truncated), log_bytes,
+             error_code, id))
 
     def get(self, execution_id: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT * FROM executions WHERE id=?", (execution_id,)).fetchone()
@@ -257,4 +267,5 @@ def _describe(row: sqlite3.Row) -> dict[str, Any]:
         "durationMs": int(((finished or time.time()) - row["started_at"]) * 1000),
         "bytes": {"stdout": row["stdout_bytes"], "stderr": row["stderr_bytes"]},
         "truncated": bool(row["truncated"]),
+        "errorCode": row["error_code"],
     }

@@ -53,6 +53,20 @@ Ref = Union[str, int, None]
 @dataclass(frozen=True)
 class CreateContainer:
     image: str | None = None
+    #: User labels (keys under "org.sandboxd." are reserved).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: Asked-for limits; each is capped by config and policy.
+    memory_bytes: int | None = None
+    cpus: float | None = None
+    pids_limit: int | None = None
+    #: Remove the sandbox after this long without executions (capped by config).
+    ttl_seconds: float | None = None
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class InspectContainer:
+    container_id: str
     ref: Ref = None
 
 
@@ -163,7 +177,7 @@ class ConfigureSession:
 
 
 ClientMessage = Union[
-    CreateContainer, JoinContainer, LeaveContainer, ListContainers, RemoveContainer,
+    CreateContainer, InspectContainer, JoinContainer, LeaveContainer, ListContainers, RemoveContainer,
     ExecuteCommand, StdinData, StdinClose, Kill, Ping, ConfigureSession, AttachExecution, ListExecutions,
     UploadFiles, DownloadFile,
 ]
@@ -347,6 +361,22 @@ def _parse_stdin(f: _Fields) -> StdinData:
     return StdinData(f.id("executionId"), raw, f.ref)  # type: ignore[arg-type]
 
 
+def _parse_create(f: _Fields) -> CreateContainer:
+    labels = f.obj().get("labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise BadRequest("create-container: labels must be an object of strings")
+    for key in labels:
+        if not key or key.startswith("org.sandboxd.") or len(key) > 128 or len(labels[key]) > 1024:
+            raise BadRequest(f"create-container: label {key!r} is not allowed (org.sandboxd.* is reserved)")
+    number = f.number
+    memory, pids = number("memoryBytes"), number("pidsLimit")
+    return CreateContainer(
+        f.str("image"), dict(labels),
+        memory_bytes=int(memory) if memory else None, cpus=number("cpus"),
+        pids_limit=int(pids) if pids else None, ttl_seconds=number("ttlSeconds"), ref=f.ref,
+    )
+
+
 def _parse_attach(f: _Fields) -> AttachExecution:
     since = f.obj().get("since", 0)
     if isinstance(since, int) and not isinstance(since, bool) and since >= 0:
@@ -380,7 +410,8 @@ def _parse_kill(f: _Fields) -> Kill:
 
 
 _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
-    "create-container": lambda f: CreateContainer(f.str("image"), f.ref),
+    "create-container": lambda f: _parse_create(f),
+    "inspect-container": lambda f: InspectContainer(_container_id(f), f.ref),
     "join-container": lambda f: JoinContainer(_container_id(f), False, f.ref),
     "join-session": lambda f: JoinContainer(_container_id(f), True, f.ref),
     "leave-container": lambda f: LeaveContainer(_container_id(f), f.ref),

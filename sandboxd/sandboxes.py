@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 LABEL_EPHEMERAL = "org.sandboxd.ephemeral"
 LABEL_OWNER = "org.sandboxd.owner"
+LABEL_TTL = "org.sandboxd.ttl"
 
 
 @dataclass
@@ -37,10 +38,21 @@ class Sandbox:
     #: numeric uid/gid commands run as.
     workdir: str | None = field(default=None, compare=False)
     user_ids: tuple[int, int] | None = field(default=None, compare=False)
+    #: Idle time after which the sandbox is removed (0: never).
+    ttl_seconds: float = 0.0
+    #: Last time (monotonic) an execution ended or the sandbox was created/adopted.
+    last_active: float = field(default_factory=time.monotonic, compare=False)
+    #: The limits it was created with.
+    limits: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_labels(cls, cid: str, image: str, created_at: float, labels: dict[str, str]) -> Sandbox:
-        return cls(cid, image, created_at, labels.get(LABEL_EPHEMERAL) == "true", labels.get(LABEL_OWNER), labels)
+        try:
+            ttl = float(labels.get(LABEL_TTL, "0"))
+        except ValueError:
+            ttl = 0.0
+        return cls(cid, image, created_at, labels.get(LABEL_EPHEMERAL) == "true", labels.get(LABEL_OWNER),
+                   labels, ttl_seconds=ttl)
 
     def info(self) -> SandboxInfo:
         """The sandbox as plugins see it."""
@@ -53,6 +65,8 @@ class Sandbox:
             "createdAt": self.created_at,
             "ephemeral": self.ephemeral,
             "owner": self.owner,
+            "labels": {k: v for k, v in self.labels.items() if not k.startswith("org.sandboxd.")},
+            "ttlSeconds": self.ttl_seconds,
         }
 
 
@@ -67,7 +81,8 @@ class SandboxRegistry:
         """Adopt the sandboxes this daemon instance created before a restart."""
         for c in await self.engine.list_sandboxes():
             labels = c.get("Labels") or {}
-            if c.get("State") != "running" and labels.get(LABEL_EPHEMERAL) == "true":
+            if labels.get(LABEL_EPHEMERAL) == "true":
+                # A one-off sandbox's execution died with the previous daemon.
                 await self.engine.remove_container(c["Id"])
                 continue
             self._known[c["Id"]] = Sandbox.from_labels(c["Id"], c.get("Image", ""), float(c.get("Created", 0)), labels)
@@ -80,13 +95,20 @@ class SandboxRegistry:
         c = self.config
         return SandboxOptions(image or c.default_image, c.memory_bytes, c.cpus, c.pids_limit, c.read_only_root)
 
-    async def create(self, options: SandboxOptions, *, owner: str, ephemeral: bool = False) -> Sandbox:
+    async def create(
+        self, options: SandboxOptions, *, owner: str, ephemeral: bool = False, ttl_seconds: float | None = None
+    ) -> Sandbox:
         image = options.image
         if self.config.allowed_images and image not in self.config.allowed_images:
             raise Forbidden(f"image {image!r} is not allowed here")
         if len(self._known) + self._creating >= self.config.max_sandboxes:
             raise LimitExceeded(f"at most {self.config.max_sandboxes} sandboxes at once")
-        labels = {LABEL_OWNER: owner}
+        if sum(1 for s in self._known.values() if s.owner == owner) >= self.config.max_sandboxes_per_user:
+            raise LimitExceeded(f"at most {self.config.max_sandboxes_per_user} sandboxes per user")
+        ttl = self.config.idle_ttl_seconds
+        if ttl_seconds is not None:
+            ttl = min(ttl, ttl_seconds) if ttl else ttl_seconds
+        labels = {LABEL_OWNER: owner, LABEL_TTL: f"{ttl:g}"}
         if ephemeral:
             labels[LABEL_EPHEMERAL] = "true"
         self._creating += 1
@@ -100,6 +122,8 @@ class SandboxRegistry:
         finally:
             self._creating -= 1
         sandbox = self._known[cid] = Sandbox.from_labels(cid, image, time.time(), {**options.labels, **labels})
+        sandbox.limits = {"memoryBytes": options.memory_bytes, "cpus": options.cpus, "pidsLimit": options.pids_limit,
+                          "readOnlyRoot": options.read_only_root}
         log.info("created sandbox %s from %s for %s", cid[:12], image, owner)
         return sandbox
 
@@ -137,6 +161,12 @@ class SandboxRegistry:
         self._known.pop(sandbox.id, None)
         await self.engine.remove_container(sandbox.id)
         log.info("removed sandbox %s", sandbox.id[:12])
+
+    def idle(self, busy: set[str]) -> list[Sandbox]:
+        """Sandboxes past their idle TTL (``busy``: ids with running executions)."""
+        now = time.monotonic()
+        return [s for s in self._known.values()
+                if s.ttl_seconds and s.id not in busy and now - s.last_active > s.ttl_seconds]
 
     async def remove_ephemeral(self) -> None:
         """On shutdown: one-off sandboxes must not outlive the daemon."""

@@ -14,6 +14,7 @@ import trio
 import trio_websocket
 
 from .hub import Hub
+from .metrics import CONTENT_TYPE_LATEST
 from .http import BadHTTPRequest, ReplayStream, Request, read_request, send_response
 from .errors import SandboxdError
 from .plugin_types import ANONYMOUS, Principal
@@ -98,7 +99,9 @@ class Server:
         if refusal is not None:
             await send_response(stream, refusal.status, f"{refusal.reason}\n")
             return
-        if request.path == "/healthz" and request.method in ("GET", "HEAD"):
+        if request.path == "/metrics" and request.method == "GET":
+            await send_response(stream, 200, self.hub.metrics.render(), content_type=CONTENT_TYPE_LATEST)
+        elif request.path == "/healthz" and request.method in ("GET", "HEAD"):
             health = await self.hub.health()
             await send_response(stream, 200 if health["status"] == "ok" else 503, health)
         elif request.path == WS_PATH:

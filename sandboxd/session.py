@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import itertools
 import logging
+import time
 from typing import Any, Awaitable, Callable
 
 import trio
@@ -144,8 +145,15 @@ class Session:
                     scope.cancel()
             await self.send_event("container-left", p.with_ref({"containerId": sandbox.id}, m.ref))
         elif isinstance(m, p.CreateContainer):
-            sandbox = await hub.create_sandbox(me, m.image)
+            sandbox = await hub.create_sandbox(me, m.image, request=m)
             await self.send_event("container-created", p.with_ref({"containerId": sandbox.id, "image": sandbox.image}, m.ref))
+        elif isinstance(m, p.InspectContainer):
+            sandbox = await hub.open_sandbox(me, m.container_id, "view")
+            running = [ex.id for ex in hub.executions.running_in(sandbox.id)]
+            idle = 0.0 if running else time.monotonic() - sandbox.last_active
+            await self.send_event("container-info", p.with_ref({
+                **sandbox.describe(), "limits": sandbox.limits, "runningExecutions": running,
+                "idleSeconds": round(idle, 3)}, m.ref))
         elif isinstance(m, p.ListContainers):
             containers = [s.describe() for s in await hub.visible_sandboxes(me)]
             await self.send_event("containers", p.with_ref({"containers": containers}, m.ref))
@@ -208,6 +216,7 @@ class Session:
 
     async def _execute(self, m: p.ExecuteCommand) -> None:
         hub, me = self.hub, self.principal
+        received = time.monotonic()
         if m.container_id is not None:
             sandbox = await hub.open_sandbox(me, m.container_id, "execute")
         else:
@@ -243,6 +252,7 @@ class Session:
                     await hub.sandboxes.remove(sandbox)
             raise
         ex.started_by = self.id
+        ex.requested_at = received
         # Subscribe everyone before the command starts, so nobody misses a byte; the
         # starter's forwarder waits for ``accepted`` so command-accepted goes out first.
         self.watch(ex, owner=True)

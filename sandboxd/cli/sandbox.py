@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -17,14 +18,31 @@ app = typer.Typer(no_args_is_help=True, help="Create, list and remove sandboxes.
 @app.command("create")
 def create(
     image: Optional[str] = typer.Option(None, help="Image (default: the daemon's default image)."),
+    label: List[str] = typer.Option([], "--label", "-l", help="K=V label (repeatable)."),
+    memory: Optional[int] = typer.Option(None, "--memory", help="Memory limit in bytes (capped by the daemon)."),
+    cpus: Optional[float] = typer.Option(None, "--cpus", help="CPU limit (capped by the daemon)."),
+    pids: Optional[int] = typer.Option(None, "--pids", help="Process limit (capped by the daemon)."),
+    ttl: Optional[float] = typer.Option(None, "--ttl", help="Remove after this many idle seconds."),
     url: UrlOpt = None,
 ) -> None:
     """Create a sandbox and print its id."""
     from . import run_async
 
+    request: dict[str, Any] = {"labels": {}}
+    for item in label:
+        key, sep, value = item.partition("=")
+        if not sep:
+            out.error(f"--label wants K=V, got {item!r}")
+            raise typer.Exit(2)
+        request["labels"][key] = value
+    for key, value in (("image", image), ("memoryBytes", memory), ("cpus", cpus), ("pidsLimit", pids),
+                       ("ttlSeconds", ttl)):
+        if value is not None:
+            request[key] = value
+
     async def go() -> None:
         async with open_client(url) as client:
-            created = await client.call("create-container", {"image": image} if image else {})
+            created = await client.call("create-container", request)
         out.result(created["containerId"], containerId=created["containerId"], image=created["image"])
 
     run_async(go)
@@ -47,6 +65,20 @@ def ls(url: UrlOpt = None) -> None:
             out.table(listed["containers"], [])
         else:
             out.table(rows, ["id", "image", "created", "ephemeral"])
+
+    run_async(go)
+
+
+@app.command("inspect")
+def inspect(sandbox_id: str = typer.Argument(..., help="Sandbox id."), url: UrlOpt = None) -> None:
+    """Show a sandbox: image, owner, labels, limits, TTL, running executions (JSON)."""
+    from . import run_async
+
+    async def go() -> None:
+        async with open_client(url) as client:
+            info = await client.call("inspect-container", {"containerId": sandbox_id})
+        info.pop("ref", None)
+        typer.echo(json.dumps(info, indent=2))
 
     run_async(go)
 

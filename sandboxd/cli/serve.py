@@ -17,6 +17,7 @@ def serve(
     host: Optional[str] = typer.Option(None, help="Listen address (config: server.host)."),
     port: Optional[int] = typer.Option(None, help="Listen port (config: server.port)."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    log_format: str = typer.Option("text", help="text, or json for one JSON object per line."),
     insecure: bool = typer.Option(
         False, "--insecure", help="Allow a non-loopback address with no authentication plugin enabled."
     ),
@@ -45,7 +46,10 @@ def serve(
             "can reach it could run code. Enable token_auth (docs/plugins.md), or pass --insecure."
         )
         raise typer.Exit(ExitCode.USAGE)
-    setup_logging(log_level)
+    if log_format not in ("text", "json"):
+        out.error("--log-format must be text or json")
+        raise typer.Exit(ExitCode.USAGE)
+    setup_logging(log_level, log_format)
     try:
         run(cfg, plugins)
     except OSError as exc:

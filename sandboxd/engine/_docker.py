@@ -22,9 +22,9 @@ import trio
 
 from ..config import DockerConfig
 from ..plugin_types import SandboxOptions
-from ..errors import DockerError, EngineUnavailable, NotFound
+from ..errors import DockerError, EngineUnavailable, NotFound, SandboxdError
 from ._demux import STDOUT, FrameParser
-from ._stream import default_engine_url, open_exec_stream
+from ._stream import connect_engine, default_engine_url, open_exec_stream
 
 log = logging.getLogger(__name__)
 
@@ -65,28 +65,44 @@ class DockerEngine:
         self._client: docker.APIClient | None = None
         self._client_lock = trio.Lock()
         self.api_version = config.api_version if config.api_version != "auto" else "1.41"
+        #: False while health checks fail: calls then fail fast instead of hanging.
+        self.available = True
+        #: Called with the operation's name whenever a call fails (for metrics).
+        self.on_error: Callable[[str], None] = lambda op: None
+
+    def check_available(self, op: str) -> None:
+        if not self.available:
+            raise EngineUnavailable(f"{op}: the Docker engine is not answering")
+
+    async def ping(self, timeout: float) -> bool:
+        """Whether the engine answers ``GET /_ping`` within ``timeout`` (no thread used)."""
+        with trio.move_on_after(timeout):
+            try:
+                stream = await connect_engine(self.url)
+                async with stream:
+                    await stream.send_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+                    head = await stream.receive_some(1024)
+                return head.startswith(b"HTTP/1.1 200") or head.startswith(b"HTTP/1.0 200")
+            except (SandboxdError, OSError, trio.BrokenResourceError):
+                return False
+        return False
 
     # --- plumbing ---------------------------------------------------------------
 
     async def _call(self, op: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        self.check_available(op)
         timeout = self.config.call_timeout_seconds
         client = await self._get_client()
         call = functools.partial(getattr(client, fn) if isinstance(fn, str) else fn, *args, **kwargs)
         with trio.move_on_after(timeout) as scope:
             try:
-                return await trio.to_thread.run_sync(
-                    call, limiter=self._limiter, abandon_on_cancel=True
-                )
-            except docker.errors.NotFound as exc:
+                return await trio.to_thread.run_sync(call, limiter=self._limiter, abandon_on_cancel=True)
+            except docker.errors.NotFound as exc:  # an answer, not a failure
                 raise NotFound(_explain(exc)) from None
-            except docker.errors.APIError as exc:
-                raise DockerError(_explain(exc), op=op) from None
-            except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as exc:
-                raise EngineUnavailable(f"{op}: the Docker engine is unreachable") from exc
-            except requests.exceptions.Timeout as exc:
-                raise EngineUnavailable(f"{op}: the Docker engine did not answer") from exc
-            except docker.errors.DockerException as exc:
-                raise DockerError(str(exc), op=op) from None
+            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+                self.on_error(op)
+                raise _translate(op, exc) from None
+        self.on_error(op)
         assert scope.cancelled_caught
         raise EngineUnavailable(f"{op}: no answer from the Docker engine within {timeout:g} s")
 
@@ -238,6 +254,7 @@ class DockerEngine:
         return await self._call("exec inspect", "exec_inspect", exec_id)
 
     def open_exec_stream(self, exec_id: str, *, tty: bool = False):  # type: ignore[no-untyped-def]
+        self.check_available("exec start")
         return open_exec_stream(
             self.url, self.api_version, exec_id, tty=tty, timeout=self.config.call_timeout_seconds
         )
@@ -256,6 +273,17 @@ class DockerEngine:
                     out += chunk
         stdout = b"".join(bytes(p) for sid, p in FrameParser().feed(out) if sid == STDOUT)
         return int(stdout) if stdout.strip().isdigit() else 0
+
+
+def _translate(op: str, exc: BaseException) -> SandboxdError:
+    """A docker-py or requests failure, as one of our errors."""
+    if isinstance(exc, docker.errors.APIError):
+        return DockerError(_explain(exc), op=op)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return EngineUnavailable(f"{op}: the Docker engine did not answer")
+    if isinstance(exc, (requests.exceptions.ConnectionError, OSError)):
+        return EngineUnavailable(f"{op}: the Docker engine is unreachable")
+    return DockerError(str(exc), op=op)
 
 
 def _explain(exc: docker.errors.APIError) -> str:

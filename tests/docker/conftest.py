@@ -113,22 +113,24 @@ instance = "{instance}"
 dir = "{state}"
 [sandbox]
 default_image = "sandboxd/busybox"
+max_sandboxes_per_user = 100
 [limits]
 kill_grace_seconds = 1.0
 """
 
 
 def _merge(base: str, extra: str) -> str:
-    """Append ``extra`` TOML, moving its keys into ``base``'s sections where they repeat."""
-    sections: dict[str, list[str]] = {}
+    """``base`` TOML with ``extra``'s tables merged in; a key in both takes ``extra``'s value."""
+    sections: dict[str, dict[str, str]] = {}
     current = ""
     for line in (base + "\n" + extra).splitlines():
         if m := re.match(r"\s*\[([\w.]+)\]\s*$", line):
             current = m.group(1)
-            sections.setdefault(current, [])
+            sections.setdefault(current, {})
         elif line.strip():
-            sections.setdefault(current, []).append(line)
-    return "\n".join(f"[{name}]\n" + "\n".join(lines) for name, lines in sections.items() if name) + "\n"
+            key = line.split("=", 1)[0].strip() if "=" in line and not line.startswith(" ") else line
+            sections.setdefault(current, {})[key] = line
+    return "\n".join(f"[{name}]\n" + "\n".join(lines.values()) for name, lines in sections.items() if name) + "\n"
 
 
 @pytest.fixture(scope="session")

@@ -276,3 +276,68 @@ async def test_json_mode_carries_8_mib_of_random_bytes_exactly(client, sandbox):
     import hashlib
 
     assert hashlib.sha256(seen.stdout).hexdigest() == bytes(seen.stderr).split()[0].decode()
+
+
+def test_metrics_in_prometheus_text_format(daemon):
+    import re
+    assert daemon.cli("exec", "--image", FAST_IMAGE, "--follow", "--", "echo", "counted").returncode == 0
+    with urllib.request.urlopen(daemon.http + "/metrics", timeout=10) as resp:
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = resp.read().decode()
+    for name in ("sandboxd_sessions", "sandboxd_sandboxes", "sandboxd_running_executions",
+                 "sandboxd_exec_start_seconds_bucket", "sandboxd_engine_available"):
+        assert re.search(rf"^{name}(\{{.*\}})? ", text, re.M), name
+    assert re.search(r'^sandboxd_executions_total\{status="success"\} [1-9]', text, re.M)
+    assert re.search(r'^sandboxd_output_bytes_total\{stream="stdout"\} [1-9]', text, re.M)
+
+
+def test_json_log_format(make_daemon, tmp_path):
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[store]\ndir = "{tmp_path}/state"\n[docker]\ninstance = "jsonlog"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "sandboxd", "serve", "-c", str(cfg), "--port", "0",
+                             "--log-format", "json"], stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        entry = json.loads(line)
+        assert entry["level"] in ("info", "warning") and entry["logger"].startswith("sandboxd") and entry["message"]
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+async def test_create_with_labels_limits_and_inspect(client):
+    created = await client.call("create-container", {
+        "image": FAST_IMAGE, "labels": {"course": "cs101"}, "memoryBytes": 64 * 1024 * 1024,
+        "pidsLimit": 1_000_000, "ttlSeconds": 600})
+    info = await client.call("inspect-container", {"containerId": created["containerId"]})
+    assert info["labels"] == {"course": "cs101"} and info["ttlSeconds"] == 600
+    assert info["limits"]["memoryBytes"] == 64 * 1024 * 1024
+    assert info["limits"]["pidsLimit"] == 256  # asked for more than the config allows: capped
+    await client.send("create-container", {"labels": {"org.sandboxd.owner": "me"}, "ref": "r"})
+    err = await expect_event(client, "error")
+    assert err["code"] == "BAD_REQUEST" and "reserved" in err["message"]
+
+
+async def test_idle_sandboxes_are_removed_after_their_ttl(make_daemon):
+    daemon = make_daemon("[sandbox]\nreap_interval_seconds = 0.2\n")
+    async with open_client(daemon.url) as client:
+        short = (await client.call("create-container", {"image": FAST_IMAGE, "ttlSeconds": 1}))["containerId"]
+        long = (await client.call("create-container", {"image": FAST_IMAGE}))["containerId"]
+        busy = (await client.call("create-container", {"image": FAST_IMAGE, "ttlSeconds": 1}))["containerId"]
+        await client.call("execute-command", {"containerId": busy, "command": ["sleep", "3"]})
+        await trio.sleep(2.5)
+        ids = {c["containerId"] for c in (await client.call("list-containers"))["containers"]}
+    assert short not in ids and long in ids and busy in ids  # a running execution keeps it
+
+
+async def test_sandboxes_per_user_are_limited(make_daemon):
+    daemon = make_daemon("[sandbox]\nmax_sandboxes_per_user = 2\n")
+    async with open_client(daemon.url) as client:
+        for _ in range(2):
+            await client.call("create-container", {"image": FAST_IMAGE})
+        await client.send("create-container", {"image": FAST_IMAGE, "ref": "third"})
+        err = await expect_event(client, "error")
+    assert err["code"] == "LIMIT_EXCEEDED" and "per user" in err["message"]
