@@ -126,6 +126,9 @@ class ExecutionRequest:
     uploaded: tuple[str, ...] = ()
     #: The sandbox's image, for the record.
     image: str = ""
+    #: A pseudo-terminal (one raw output stream), and its first size (cols, rows).
+    tty: bool = False
+    size: tuple[int, int] | None = None
 
 
 class Execution:
@@ -314,10 +317,12 @@ class ExecutionManager:
                 raise LimitExceeded(f"you may run at most {request.max_concurrent} executions at once")
         execution_id = f"exec-{secrets.token_hex(8)}"
         env = {**request.env, EXEC_MARKER: execution_id}
+        if request.tty:
+            env.setdefault("TERM", "xterm-256color")
         try:
             exec_id = await self.engine.exec_create(
                 request.container_id, request.command, env=env, workdir=request.workdir,
-                user=request.user, stdin=request.stdin,
+                user=request.user, stdin=request.stdin, tty=request.tty,
             )
         except DockerError as exc:
             if "is not running" in exc.message or "is paused" in exc.message:
@@ -346,9 +351,11 @@ class ExecutionManager:
     async def _run(self, ex: Execution) -> None:
         try:
             with ex._abort_scope:
-                async with self.engine.open_exec_stream(ex.exec_id) as stream:
+                async with self.engine.open_exec_stream(ex.exec_id, tty=ex.request.tty) as stream:
                     if self.metrics is not None:
                         self.metrics.exec_start.observe(time.monotonic() - ex.requested_at)
+                    if ex.request.size is not None:
+                        await self.resize(ex, *ex.request.size)
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(self._watchdog, ex, nursery.cancel_scope)
                         if ex.request.stdin:
@@ -375,10 +382,13 @@ class ExecutionManager:
         decoders = {STDOUT: StreamDecoder(), STDERR: StreamDecoder()}
         cap = ex.request.max_output_bytes or self.limits.max_output_bytes
         total = 0
+        tty = ex.request.tty
         while data := await stream.receive_some(_READ_SIZE):
             # Consecutive frames of one stream go out as one message: a process writing
-            # in small pieces should not cost one WebSocket message per write.
-            for sid, pieces in _runs(parser.feed(data)):
+            # in small pieces should not cost one WebSocket message per write. With a
+            # TTY the engine sends the terminal's raw output, unframed.
+            runs = [(STDOUT, [memoryview(data)])] if tty else _runs(parser.feed(data))
+            for sid, pieces in runs:
                 if ex.truncated or sid not in decoders:
                     continue
                 size = sum(len(p) for p in pieces)
@@ -447,6 +457,17 @@ class ExecutionManager:
         except SandboxdError as exc:
             log.warning("execution %s: could not send SIG%s: %s", ex.id, sig, exc.message)
             return 0
+
+    async def resize(self, ex: Execution, cols: int, rows: int) -> None:
+        """Set the terminal size of a TTY execution (the process gets SIGWINCH)."""
+        if not ex.request.tty:
+            raise BadRequest(f"execution {ex.id} has no terminal to resize")
+        if ex.finished.is_set():
+            return
+        try:
+            await self.engine.exec_resize(ex.exec_id, cols, rows)
+        except DockerError as exc:
+            log.info("execution %s: resize failed: %s", ex.id, exc.message)
 
     async def send_signal(self, ex: Execution, signal: str | None) -> None:
         """Client ``kill``: no signal (or TERM/KILL) stops the command; others are passed on."""

@@ -86,10 +86,14 @@ class Hub:
     async def visible_sandboxes(self, principal: Principal) -> list[Sandbox]:
         return [s for s in self.sandboxes.list() if await self.plugins.allowed(principal, "view", s.info())]
 
-    async def execution_limits(self, principal: Principal, requested_timeout: float | None) -> ExecutionLimits:
+    async def execution_limits(
+        self, principal: Principal, requested_timeout: float | None, *, interactive: bool = False
+    ) -> ExecutionLimits:
+        """Limits for an execution; an interactive (TTY) one defaults to the longest timeout."""
         c = self.config.limits
+        default = c.max_exec_timeout_seconds if interactive else c.exec_timeout_seconds
         limits = ExecutionLimits(
-            timeout_seconds=min(requested_timeout or c.exec_timeout_seconds, c.max_exec_timeout_seconds),
+            timeout_seconds=min(requested_timeout or default, c.max_exec_timeout_seconds),
             max_output_bytes=c.max_output_bytes,
             max_concurrent=c.max_executions,
         )

@@ -124,6 +124,10 @@ class ExecuteCommand:
     timeout: float | None = None
     #: Files to write before the command starts (as in ``upload-files``).
     files: Mapping[str, Any] | None = None
+    #: Run with a pseudo-terminal: one output stream, keystrokes on stdin.
+    tty: bool = False
+    #: Initial terminal size (cols, rows).
+    size: tuple[int, int] | None = None
     ref: Ref = None
 
 
@@ -131,6 +135,14 @@ class ExecuteCommand:
 class StdinData:
     execution_id: str
     data: bytes
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class Resize:
+    execution_id: str
+    cols: int
+    rows: int
     ref: Ref = None
 
 
@@ -179,7 +191,7 @@ class ConfigureSession:
 ClientMessage = Union[
     CreateContainer, InspectContainer, JoinContainer, LeaveContainer, ListContainers, RemoveContainer,
     ExecuteCommand, StdinData, StdinClose, Kill, Ping, ConfigureSession, AttachExecution, ListExecutions,
-    UploadFiles, DownloadFile,
+    UploadFiles, DownloadFile, Resize,
 ]
 
 
@@ -320,8 +332,10 @@ def _parse_execute(f: _Fields) -> ExecuteCommand:
     image = f.str("image")
     if container_id is None and image is None:
         raise BadRequest("execute-command: missing field 'containerId' (or 'image' for a one-off sandbox)")
-    if data.get("tty"):
-        raise BadRequest("execute-command: tty is not supported yet")
+    tty = f.bool("tty")
+    cols, rows = f.number("cols"), f.number("rows")
+    if (cols is None) != (rows is None) or (cols and (cols > 10000 or rows > 10000)):  # type: ignore[operator]
+        raise BadRequest("execute-command: give both cols and rows (at most 10000), or neither")
     workdir = f.str("workdir")
     return ExecuteCommand(
         command=argv,
@@ -332,6 +346,8 @@ def _parse_execute(f: _Fields) -> ExecuteCommand:
         stdin=f.bool("stdin"),
         timeout=f.number("timeout"),
         files=_files(f) if data.get("files") is not None else None,
+        tty=tty,
+        size=(int(cols), int(rows)) if cols and rows else None,
         ref=f.ref,
     )
 
@@ -359,6 +375,13 @@ def _parse_stdin(f: _Fields) -> StdinData:
     else:
         raise BadRequest("stdin-data: encoding must be 'base64' or absent")
     return StdinData(f.id("executionId"), raw, f.ref)  # type: ignore[arg-type]
+
+
+def _parse_resize(f: _Fields) -> Resize:
+    cols, rows = f.number("cols"), f.number("rows")
+    if cols is None or rows is None or cols > 10000 or rows > 10000:
+        raise BadRequest("resize: cols and rows must be positive numbers (at most 10000)")
+    return Resize(f.id("executionId"), int(cols), int(rows), f.ref)  # type: ignore[arg-type]
 
 
 def _parse_create(f: _Fields) -> CreateContainer:
@@ -424,6 +447,7 @@ _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
     "ping": lambda f: Ping(f.ref),
     "configure-session": lambda f: ConfigureSession(f.bool("binaryOutput"), f.ref),
     "attach-execution": _parse_attach,
+    "resize": _parse_resize,
     "list-executions": lambda f: ListExecutions(f.id("containerId", required=False), f.ref),
     "upload-files": lambda f: UploadFiles(_container_id(f), _files(f), f.str("workdir"), f.ref),
     "download-file": lambda f: DownloadFile(_container_id(f), f.str("path", required=True), f.ref),  # type: ignore[arg-type]

@@ -126,6 +126,9 @@ class Session:
         elif isinstance(m, p.StdinData):
             ex = await self._visible_execution(m.execution_id, "stdin")
             await ex.write_stdin(m.data)
+        elif isinstance(m, p.Resize):
+            ex = await self._visible_execution(m.execution_id, "stdin")
+            await hub.executions.resize(ex, m.cols, m.rows)
         elif isinstance(m, p.StdinClose):
             ex = await self._visible_execution(m.execution_id, "stdin")
             await ex.close_stdin()
@@ -229,14 +232,16 @@ class Session:
             if m.files:
                 await hub.plugins.authorize(me, "upload", sandbox.info())
                 uploaded = await self._upload(sandbox, m.files, m.workdir)
-            limits = await hub.execution_limits(me, m.timeout)
+            limits = await hub.execution_limits(me, m.timeout, interactive=m.tty)
             request = ExecutionRequest(
                 container_id=sandbox.id,
                 command=m.command,
                 env=dict(m.env),
                 workdir=m.workdir,
-                stdin=m.stdin,
+                stdin=m.stdin or m.tty,
                 timeout=limits.timeout_seconds,
+                tty=m.tty,
+                size=m.size,
                 user=hub.config.sandbox.user or None,
                 ephemeral=m.container_id is None,
                 max_output_bytes=limits.max_output_bytes,

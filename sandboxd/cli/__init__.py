@@ -60,6 +60,7 @@ from . import logs as _logs  # noqa: E402
 from . import plugins as _plugins  # noqa: E402
 from . import sandbox as _sandbox  # noqa: E402
 from . import serve as _serve  # noqa: E402
+from . import shell as _shell  # noqa: E402
 from . import token as _token  # noqa: E402
 
 app.add_typer(_sandbox.app, name="sandbox")
@@ -68,6 +69,7 @@ app.add_typer(_token.app, name="token")
 app.command("plugins")(_plugins.plugins)
 app.command("logs")(_logs.logs)
 app.command("cp")(_cp.cp)
+app.command("shell")(_shell.shell)
 app.command("ps")(_logs.ps)
 app.command("serve")(_serve.serve)
 app.command(

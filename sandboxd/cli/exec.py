@@ -25,6 +25,9 @@ def exec_command(
         False, "--follow", "-f", help="Stream output to stdout/stderr and exit with the command's status."
     ),
     interactive: bool = typer.Option(False, "--interactive", "-i", help="Forward stdin until EOF (needs --follow)."),
+    tty_: bool = typer.Option(
+        False, "--tty", "-t", help="Run with a terminal: raw keys, window size, Ctrl-C to the command (implies --follow)."
+    ),
     env: List[str] = typer.Option([], "--env", "-e", help="Set K=V in the command's environment (repeatable)."),
     workdir: Optional[str] = typer.Option(None, "--workdir", "-w", help="Working directory in the sandbox."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Stop the command after this many seconds."),
@@ -39,6 +42,8 @@ def exec_command(
     """
     from . import run_async
 
+    if tty_:
+        follow = True
     if (sandbox is None) == (image is None):
         out.error("give exactly one of --sandbox ID or --image IMAGE")
         raise typer.Exit(ExitCode.USAGE)
@@ -85,7 +90,35 @@ def exec_command(
         result = await follow_with_reconnect(url, attempt, can_resume=lambda: bool(started) and not interactive)
         return _exit_status(result)
 
-    code = run_async(run_and_follow if follow else start_only)
+    async def run_with_terminal() -> int:
+        from . import _terminal
+
+        cols, rows = _terminal.terminal_size()
+        async with open_client(url) as client:
+            await client.use_binary_output()
+            request: dict[str, Any] = {"command": command, "tty": True, "stdin": interactive,
+                                       "cols": cols, "rows": rows}
+            for key, value in (("containerId", sandbox), ("image", image), ("env", environment),
+                               ("workdir", workdir), ("timeout", timeout)):
+                if value:
+                    request[key] = value
+            accepted = await client.call("execute-command", request)
+            eid = accepted["executionId"]
+            async with trio.open_nursery() as nursery:
+                if interactive:
+                    nursery.start_soon(_terminal.forward_keys, client, eid)
+                nursery.start_soon(_terminal.forward_resizes, client, eid)
+                result = await client._until_complete(eid, _write_output)
+                nursery.cancel_scope.cancel()
+        return _exit_status(result)
+
+    if tty_ and os.isatty(0) and interactive:
+        from ._terminal import raw_terminal
+
+        with raw_terminal(0):
+            code = run_async(run_with_terminal)
+    else:
+        code = run_async(run_with_terminal if tty_ else run_and_follow if follow else start_only)
     raise typer.Exit(code)
 
 

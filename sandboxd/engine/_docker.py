@@ -250,6 +250,9 @@ class DockerEngine:
         )
         return created["Id"]
 
+    async def exec_resize(self, exec_id: str, cols: int, rows: int) -> None:
+        await self._call("exec resize", "exec_resize", exec_id, height=rows, width=cols)
+
     async def exec_inspect(self, exec_id: str) -> dict[str, Any]:
         return await self._call("exec inspect", "exec_inspect", exec_id)
 

@@ -1,0 +1,103 @@
+"""Interactive terminals: from a real pseudo-terminal through `sandboxd shell`, and over
+the protocol with `tty: true`."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import trio
+
+from sandboxd.client import open_client
+
+from .conftest import BASE_IMAGE
+from .helpers import expect_event, follow
+
+
+class Pty:
+    """A child process on a real pseudo-terminal of a given size."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cols: int = 100, rows: int = 30) -> None:
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        self.output = b""
+
+    def expect(self, pattern: bytes, timeout: float = 20) -> bytes:
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.output):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} not seen; got {self.output[-500:]!r}")
+            ready, _, _ = select.select([self.master], [], [], 0.1)
+            if ready:
+                try:
+                    self.output += os.read(self.master, 65536)
+                except OSError:  # the child closed the terminal
+                    time.sleep(0.05)
+        return self.output
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+
+def test_shell_on_a_real_terminal_raw_mode_ctrl_c_and_exit_code(daemon):
+    sandbox = daemon.cli("sandbox", "create", "--image", BASE_IMAGE).stdout.decode().strip()
+    env = {**os.environ, "SANDBOXD_URL": daemon.url}
+    term = Pty([sys.executable, "-m", "sandboxd", "shell", sandbox], env, cols=100, rows=30)
+    try:
+        term.expect(rb"\$ ")  # the prompt: bash is reading the terminal
+        term.send(b"stty size; echo READY\r")
+        term.expect(rb"30 100\r\nREADY")  # the window size reached the sandbox
+        term.send(b"sleep 30; echo after-sleep\r")
+        time.sleep(1.0)
+        started = time.monotonic()
+        term.send(b"\x03")  # Ctrl-C, as typed: the terminal driver in the sandbox makes it SIGINT
+        term.send(b"echo interrupted-$?\r")
+        term.expect(rb"interrupted-130")
+        assert time.monotonic() - started < 10
+        assert not re.search(rb"\nafter-sleep", term.output)  # the sleep never finished
+        fcntl.ioctl(term.master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        os.killpg(term.proc.pid, 28)  # SIGWINCH, as the terminal would send it
+        time.sleep(0.5)
+        term.send(b"stty size\r")
+        term.expect(rb"40 120")
+        term.send(b"exit 5\r")
+        assert term.proc.wait(20) == 5
+    finally:
+        if term.proc.poll() is None:
+            term.proc.kill()
+    # and the local terminal was restored: the master side sees no raw-mode leftovers
+    assert term.proc.returncode == 5
+
+
+async def test_tty_over_the_protocol_merges_streams_and_resizes(daemon):
+    async with open_client(daemon.url) as client:
+        sandbox = (await client.call("create-container", {"image": BASE_IMAGE}))["containerId"]
+        accepted = await client.call("execute-command", {
+            "containerId": sandbox, "command": ["sh"], "tty": True, "cols": 90, "rows": 20})
+        eid = accepted["executionId"]
+        await client.send("stdin-data", {"executionId": eid, "data": "stty size; echo err >&2\r"})
+        seen = await follow(client, eid, until=lambda s: b"err" in s.stdout and b"20 90" in s.stdout)
+        await client.send("resize", {"executionId": eid, "cols": 50, "rows": 10})
+        await trio.sleep(0.3)
+        await client.send("stdin-data", {"executionId": eid, "data": "stty size; exit 3\r"})
+        await follow(client, eid, seen=seen)
+    assert b"10 50" in seen.stdout
+    assert seen.stderr == b""  # a terminal has one stream
+    assert seen.complete["exitCode"] == 3
+
+
+async def test_resize_of_a_command_without_a_terminal_is_a_bad_request(daemon):
+    async with open_client(daemon.url) as client:
+        accepted = await client.call("execute-command", {"image": BASE_IMAGE, "command": ["sleep", "2"]})
+        await client.send("resize", {"executionId": accepted["executionId"], "cols": 10, "rows": 10, "ref": "r"})
+        err = await expect_event(client, "error")
+    assert err["code"] == "BAD_REQUEST" and "no terminal" in err["message"]
