@@ -13,6 +13,7 @@ from typing import Any
 import trio
 import trio_websocket
 
+from . import webassets
 from .hub import Hub
 from .metrics import CONTENT_TYPE_LATEST
 from .http import BadHTTPRequest, ReplayStream, Request, read_request, send_response
@@ -124,6 +125,11 @@ class Server:
                                         headers={"WWW-Authenticate": 'Bearer realm="sandboxd"'})
                     return
                 await self._websocket(stream, request, principal or ANONYMOUS)
+        elif request.method == "GET" and (asset := webassets.load(request.path)) is not None:
+            body, content_type = asset
+            await send_response(stream, 200, body, content_type=content_type)
+        elif request.path.startswith("/vendor/"):
+            await send_response(stream, 404, "web terminal assets are not installed: run scripts/setup.sh\n")
         else:
             await send_response(stream, 404, "not found\n")
 

@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # One-stop setup on a fresh Debian 12 machine (as root): the Docker engine (started with
-# this project's network-less flags), the sandbox images, and a virtualenv in .venv with
-# sandboxd and its test dependencies. Safe to run again; it only does what is missing.
+# this project's network-less flags), the sandbox images, the web terminal's front-end
+# packages (npm), Chromium for the browser tests, and a virtualenv in .venv with sandboxd
+# and its test dependencies. Safe to run again; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/start-docker.sh
 bash scripts/build-images.sh
+
+need=""
+command -v npm >/dev/null 2>&1 || need="$need npm"
+[ -x /usr/bin/chromium ] || need="$need chromium"
+if [ -n "$need" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq $need >/dev/null
+fi
+if [ ! -f sandboxd/web/node_modules/@xterm/xterm/lib/xterm.js ]; then
+  (cd sandboxd/web && npm ci --no-audit --no-fund --silent)
+fi
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
