@@ -111,11 +111,8 @@ class Client:
         ``stdin``, when given, is called for chunks of input until it returns ``b""``;
         ``on_output(stream, data)`` gets the exact bytes of each output chunk.
         """
-        request: dict[str, Any] = {"command": list(command), "stdin": stdin is not None}
-        for key, value in (("containerId", container_id), ("image", image), ("env", env),
-                           ("workdir", workdir), ("timeout", timeout)):
-            if value:
-                request[key] = value
+        request = execute_request(command, stdin=stdin is not None, containerId=container_id, image=image,
+                                  env=env, workdir=workdir, timeout=timeout)
         accepted = await self.call("execute-command", request)
         execution_id = accepted["executionId"]
         if on_accepted is not None:
@@ -236,6 +233,13 @@ _CONNECT_ERRORS = (
     trio_websocket.ConnectionRejected,
     trio_websocket.ConnectionTimeout,
 )
+
+
+def execute_request(command: Sequence[str], **fields: Any) -> dict[str, Any]:
+    """An ``execute-command`` data object; fields that are None or empty are left out."""
+    request: dict[str, Any] = {"command": list(command)}
+    request.update({k: v for k, v in fields.items() if v or v is False})
+    return request
 
 
 def output_bytes(data: dict[str, Any]) -> bytes | memoryview:

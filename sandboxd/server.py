@@ -18,7 +18,7 @@ from .hub import Hub
 from .metrics import CONTENT_TYPE_LATEST
 from .http import BadHTTPRequest, ReplayStream, Request, read_request, send_response
 from .errors import SandboxdError
-from .plugin_types import ANONYMOUS, Principal
+from .plugin_types import ANONYMOUS, HTTPRequest, Principal
 from .session import Session, SessionClosed
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,10 @@ class Server:
             await send_response(stream, refusal.status, f"{refusal.reason}\n")
             return
         if request.path == "/metrics" and request.method == "GET":
+            # Metrics describe every tenant's activity: with authentication on, only
+            # authenticated callers (a scraper with a token) may read them.
+            if plugins.auth_required and await self._authenticate(stream, http_request) is None:
+                return
             await send_response(stream, 200, self.hub.metrics.render(), content_type=CONTENT_TYPE_LATEST)
         elif request.path == "/healthz" and request.method in ("GET", "HEAD"):
             health = await self.hub.health()
@@ -114,17 +118,9 @@ class Server:
             elif len(self.hub.sessions) >= self.config.max_sessions:
                 await send_response(stream, 503, "too many sessions\n")
             else:
-                try:
-                    principal = await plugins.authenticate(http_request)
-                except SandboxdError as exc:
-                    await send_response(stream, 500, f"{exc.message}\n")
-                    return
-                if principal is None and plugins.auth_required:
-                    log.info("refused unauthenticated handshake from %s", request.peer)
-                    await send_response(stream, 401, "authentication required\n",
-                                        headers={"WWW-Authenticate": 'Bearer realm="sandboxd"'})
-                    return
-                await self._websocket(stream, request, principal or ANONYMOUS)
+                principal = await self._authenticate(stream, http_request)
+                if principal is not None:
+                    await self._websocket(stream, request, principal)
         elif request.method == "GET" and (asset := webassets.load(request.path)) is not None:
             body, content_type = asset
             await send_response(stream, 200, body, content_type=content_type)
@@ -132,6 +128,22 @@ class Server:
             await send_response(stream, 404, "web terminal assets are not installed: run scripts/setup.sh\n")
         else:
             await send_response(stream, 404, "not found\n")
+
+    async def _authenticate(self, stream: trio.SocketStream, request: HTTPRequest) -> Principal | None:
+        """The caller's principal (ANONYMOUS when no plugin authenticates), or None after
+        answering 401 (or 500 when a plugin failed)."""
+        plugins = self.hub.plugins
+        try:
+            principal = await plugins.authenticate(request)
+        except SandboxdError as exc:
+            await send_response(stream, 500, f"{exc.message}\n")
+            return None
+        if principal is None and plugins.auth_required:
+            log.info("refused unauthenticated request for %s from %s", request.path, request.peer)
+            await send_response(stream, 401, "authentication required\n",
+                                headers={"WWW-Authenticate": 'Bearer realm="sandboxd"'})
+            return None
+        return principal or ANONYMOUS
 
     async def _websocket(self, stream: trio.SocketStream, request: Request, principal: Principal) -> None:
         async with trio.open_nursery() as nursery:

@@ -9,7 +9,7 @@ from typing import Any, List, Optional
 import trio
 import typer
 
-from ..client import DaemonUnavailable, open_client
+from ..client import DaemonUnavailable, execute_request, open_client
 from ._errors import ExitCode
 from ._options import UrlOpt
 from ._output import out
@@ -58,14 +58,11 @@ def exec_command(
             raise typer.Exit(ExitCode.USAGE)
         environment[key] = value
 
+    where = {"containerId": sandbox, "image": image, "env": environment, "workdir": workdir, "timeout": timeout}
+
     async def start_only() -> int:
         async with open_client(url) as client:
-            request: dict[str, Any] = {"command": command}
-            for key, value in (("containerId", sandbox), ("image", image), ("env", environment),
-                               ("workdir", workdir), ("timeout", timeout)):
-                if value:
-                    request[key] = value
-            accepted = await client.call("execute-command", request)
+            accepted = await client.call("execute-command", execute_request(command, **where))
         out.result(accepted["executionId"], **accepted)
         return ExitCode.OK
 
@@ -96,12 +93,7 @@ def exec_command(
         cols, rows = _terminal.terminal_size()
         async with open_client(url) as client:
             await client.use_binary_output()
-            request: dict[str, Any] = {"command": command, "tty": True, "stdin": interactive,
-                                       "cols": cols, "rows": rows}
-            for key, value in (("containerId", sandbox), ("image", image), ("env", environment),
-                               ("workdir", workdir), ("timeout", timeout)):
-                if value:
-                    request[key] = value
+            request = execute_request(command, tty=True, stdin=interactive, cols=cols, rows=rows, **where)
             accepted = await client.call("execute-command", request)
             eid = accepted["executionId"]
             async with trio.open_nursery() as nursery:

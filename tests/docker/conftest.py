@@ -157,6 +157,23 @@ def make_daemon(tmp_path):
 
 
 @pytest.fixture
+async def client(daemon):
+    """A protocol client connected to the shared daemon."""
+    from sandboxd.client import open_client
+
+    async with open_client(daemon.url) as c:
+        yield c
+
+
+@pytest.fixture
+async def sandbox(client):
+    """A fresh sandbox (the fast busybox image) in the shared daemon."""
+    created = await client.call("create-container", {"image": FAST_IMAGE})
+    assert created["image"] == FAST_IMAGE
+    return created["containerId"]
+
+
+@pytest.fixture
 def docker_client():
     client = docker.from_env()
     yield client

@@ -14,17 +14,6 @@ from .conftest import BASE_IMAGE, FAST_IMAGE
 from .helpers import follow, run
 
 
-@pytest.fixture
-async def client(daemon):
-    async with open_client(daemon.url) as c:
-        yield c
-
-
-@pytest.fixture
-async def sandbox(client):
-    return (await client.call("create-container", {"image": FAST_IMAGE}))["containerId"]
-
-
 async def test_upload_then_run_then_download_round_trip(client, sandbox):
     blob = os.urandom(100_000)
     done = await client.call("upload-files", {"containerId": sandbox, "files": {

@@ -269,3 +269,17 @@ def test_plugins_command_lists_source_and_hooks(policy_daemon):
 def test_serve_refuses_a_public_address_without_authentication(daemon):
     result = daemon.cli("serve", "--host", "0.0.0.0", "--port", "0", timeout=30)
     assert result.returncode == 2 and b"--insecure" in result.stderr
+
+
+def test_metrics_need_a_token_when_authentication_is_on_and_healthz_does_not(policy_daemon):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(policy_daemon.http + "/metrics", timeout=10)
+    assert info.value.code == 401
+    req = urllib.request.Request(policy_daemon.http + "/metrics", headers={"Authorization": f"Bearer {TOKENS['root']}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert b"sandboxd_sessions" in resp.read()
+    with urllib.request.urlopen(policy_daemon.http + "/healthz", timeout=10) as resp:
+        assert json.load(resp)["status"] == "ok"

@@ -17,19 +17,6 @@ from .conftest import FAST_IMAGE, wait_until
 from .helpers import expect_event, follow, run
 
 
-@pytest.fixture
-async def client(daemon):
-    async with open_client(daemon.url) as c:
-        yield c
-
-
-@pytest.fixture
-async def sandbox(client):
-    created = await client.call("create-container", {"image": FAST_IMAGE})
-    assert created["image"] == FAST_IMAGE
-    return created["containerId"]
-
-
 async def test_output_and_completion_carry_the_documented_fields(client, sandbox):
     seen = await run(client, sandbox, ["sh", "-c", "printf out; printf err >&2; exit 3"])
     assert (bytes(seen.stdout), bytes(seen.stderr)) == (b"out", b"err")
