@@ -42,7 +42,6 @@ _STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
 _OWNER_WINDOW = 8
 
 STATUS_RUNNING = "running"
-STATUSES = ("success", "failed", "timeout", "killed", "error")
 
 
 class ServerEvent:

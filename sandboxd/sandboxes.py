@@ -154,9 +154,6 @@ class SandboxRegistry:
     def get(self, container_id: str) -> Sandbox | None:
         return self._known.get(container_id)
 
-    def forget(self, container_id: str) -> None:
-        self._known.pop(container_id, None)
-
     async def remove(self, sandbox: Sandbox) -> None:
         self._known.pop(sandbox.id, None)
         await self.engine.remove_container(sandbox.id)
