@@ -284,7 +284,7 @@ class Session:
             if sub is not None:
                 self._live[ex.id] = ex
                 self._nursery.start_soon(self._forward, ex, sub)
-        elif ex.id not in self._tailers and ex.log is not None:
+        elif ex.id not in self._tailers and ex.id not in self._live and ex.log is not None:
             self._start_tail(ex.id, dict(ex.offsets), follow=True)
 
     async def _forward(self, ex: Execution, sub: Subscription) -> None:

@@ -328,3 +328,12 @@ async def test_sandboxes_per_user_are_limited(make_daemon):
         await client.send("create-container", {"image": FAST_IMAGE, "ref": "third"})
         err = await expect_event(client, "error")
     assert err["code"] == "LIMIT_EXCEEDED" and "per user" in err["message"]
+
+
+async def test_joining_after_starting_does_not_duplicate_output(client, sandbox):
+    accepted = await client.call("execute-command", {
+        "containerId": sandbox, "command": ["sh", "-c", "sleep 0.5; echo once"]})
+    await client.call("join-container", {"containerId": sandbox})
+    seen = await follow(client, accepted["executionId"])  # Seen fails on any duplicate offset
+    assert bytes(seen.stdout) == b"once\n"
+    assert [n for n, _ in seen.events].count("execution-complete") == 1
