@@ -183,6 +183,8 @@ class Session:
             record = await self._attachable(m.execution_id)
             if (scope := self._tailers.pop(m.execution_id, None)) is not None:
                 scope.cancel()  # a second attach restarts from the new offsets
+            if (live := self._live.pop(m.execution_id, None)) is not None:
+                live.unsubscribe_live()  # the attach replaces our live feed: one copy only
             await self.send_event("execution-attached", p.with_ref({
                 "executionId": record["executionId"], "containerId": record["containerId"],
                 "status": record["status"], "since": {"stdout": m.since.get(1, 0), "stderr": m.since.get(2, 0)},

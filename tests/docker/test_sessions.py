@@ -337,3 +337,13 @@ async def test_joining_after_starting_does_not_duplicate_output(client, sandbox)
     seen = await follow(client, accepted["executionId"])  # Seen fails on any duplicate offset
     assert bytes(seen.stdout) == b"once\n"
     assert [n for n, _ in seen.events].count("execution-complete") == 1
+
+
+async def test_the_starter_can_attach_again_from_an_offset_without_duplicates(client, sandbox):
+    accepted = await client.call("execute-command", {
+        "containerId": sandbox, "command": ["sh", "-c", "echo first; sleep 0.5; echo second"]})
+    eid = accepted["executionId"]
+    seen = await follow(client, eid, until=lambda s: b"first\n" in s.stdout)
+    await client.call("attach-execution", {"executionId": eid, "since": {"stdout": len(seen.stdout)}})
+    await follow(client, eid, seen=seen)
+    assert bytes(seen.stdout) == b"first\nsecond\n"
