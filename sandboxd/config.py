@@ -39,6 +39,10 @@ class ServerConfig:
     shutdown_grace_seconds: float = 5.0
     #: Most WebSocket sessions at once; further handshakes get HTTP 503.
     max_sessions: int = 1000
+    #: Every session is pinged this often (keeping proxies from dropping quiet
+    #: connections); one that does not answer within the timeout is closed (0: off).
+    ping_interval_seconds: float = 30.0
+    ping_timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,8 @@ class Server:
                 except trio_websocket.ConnectionClosed:
                     raise SessionClosed from None
 
+            if self.config.ping_interval_seconds > 0:
+                nursery.start_soon(self._keepalive, ws)
             try:
                 await Session(self.hub, send, receive, request.peer, principal).run()
             finally:
@@ -177,6 +179,22 @@ class Server:
                     cleanup.shield = True
                     await ws.aclose()
                 nursery.cancel_scope.cancel()
+
+
+    async def _keepalive(self, ws: trio_websocket.WebSocketConnection) -> None:
+        """Ping forever; a peer that stops answering (a half-open TCP connection, a
+        suspended laptop) is disconnected, so its session does not linger."""
+        while True:
+            await trio.sleep(self.config.ping_interval_seconds)
+            with trio.move_on_after(self.config.ping_timeout_seconds) as waited:
+                try:
+                    await ws.ping()
+                except trio_websocket.ConnectionClosed:
+                    return
+            if waited.cancelled_caught:
+                log.info("a client stopped answering pings; closing its session")
+                await ws.aclose(1011, "ping timeout")
+                return
 
 
 def _peer(stream: trio.SocketStream) -> str:

@@ -150,3 +150,24 @@ async def test_sigterm_stops_running_commands_and_exits_within_the_grace_bound(m
     assert code == 0
     assert time.monotonic() - started < 10
     assert daemon.containers() == []  # the one-off sandbox went with it
+
+
+async def test_a_client_that_stops_answering_pings_is_disconnected(make_daemon):
+    daemon = make_daemon("[server]\nping_interval_seconds = 0.3\nping_timeout_seconds = 0.5\n")
+    stream = await trio.open_tcp_stream("127.0.0.1", daemon.port)
+    # A raw WebSocket handshake, then silence: this client never reads, so never pongs.
+    await stream.send_all(
+        b"GET /sandbox/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    received = b""
+    with trio.fail_after(10):
+        while True:
+            data = await stream.receive_some(65536)
+            if not data:
+                break  # the daemon hung up
+            received += data
+    assert b"101 Switching Protocols" in received
+    assert b"\x88" in received  # a close frame (1011, ping timeout) came before the hang-up
+    async with open_client(daemon.url) as client:  # well-behaved clients are unaffected
+        await trio.sleep(1.5)
+        assert "ref" in await client.call("ping")
