@@ -196,6 +196,20 @@ async function runCommand(line) {
   setStatus(`${accepted.executionId} · <b>running</b> · ${escapeHtml(line)}`);
 }
 
+async function uploadFiles(fileList) {
+  const containerId = await ensureSandbox();
+  const files = {};
+  for (const file of fileList) {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    files[file.name] = { content: btoa(binary), encoding: "base64" };
+  }
+  const { paths } = await call("upload-files", { containerId, files });
+  setStatus(`uploaded ${paths.map(escapeHtml).join(", ")}`);
+  return paths;
+}
+
 function setMode(mode) {
   state.mode = mode;
   $("mode-shell").setAttribute("aria-selected", mode === "shell");
@@ -227,6 +241,12 @@ $("mode-shell").onclick = () => { setMode("shell"); report(startShell()); };
 $("mode-command").onclick = () => setMode("command");
 $("new-sandbox").onclick = () => report((async () => { await useSandbox(""); await ensureSandbox(); if (state.mode === "shell") await startShell(); })());
 $("sandbox").onchange = (e) => report(useSandbox(e.target.value));
+$("upload").onclick = () => $("upload-input").click();
+$("upload-input").onchange = (e) => {
+  const chosen = Array.from(e.target.files);  // clearing the input below empties its live FileList
+  e.target.value = "";
+  report(uploadFiles(chosen));
+};
 $("sign-in-form").onsubmit = (e) => {
   e.preventDefault();
   token = $("token").value.trim();

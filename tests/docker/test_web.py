@@ -163,3 +163,14 @@ tokens = [{{ user = "web", roles = ["user"], sha256 = "{digest}" }}]
     type_line(page, "whoami")
     wait_screen(page, "^sandbox$")
     context.close()
+
+
+def test_upload_button_puts_files_in_the_sandbox(page, tmp_path):
+    local = tmp_path / "notes.txt"
+    local.write_bytes("uploaded from the browser ✓\n".encode())
+    open_shell(page)
+    page.set_input_files("#upload-input", str(local))
+    page.wait_for_function("document.getElementById('status-text').textContent.includes('notes.txt')",
+                           timeout=15_000)
+    type_line(page, "cat notes.txt")
+    wait_screen(page, "^uploaded from the browser ✓$")
