@@ -28,7 +28,8 @@ class Pty:
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
-        os.close(slave)
+        #: Kept open to look at the terminal's modes after the program exits.
+        self.slave = slave
         self.output = b""
 
     def expect(self, pattern: bytes, timeout: float = 20) -> bytes:
@@ -69,13 +70,16 @@ def test_shell_on_a_real_terminal_raw_mode_ctrl_c_and_exit_code(daemon):
         time.sleep(0.5)
         term.send(b"stty size\r")
         term.expect(rb"40 120")
+        lflag = termios.tcgetattr(term.slave)[3]
+        assert not lflag & termios.ICANON and not lflag & termios.ECHO  # raw while the shell runs
         term.send(b"exit 5\r")
         assert term.proc.wait(20) == 5
+        lflag = termios.tcgetattr(term.slave)[3]
+        assert lflag & termios.ICANON and lflag & termios.ECHO  # the terminal was restored
     finally:
         if term.proc.poll() is None:
             term.proc.kill()
-    # and the local terminal was restored: the master side sees no raw-mode leftovers
-    assert term.proc.returncode == 5
+        os.close(term.slave)
 
 
 async def test_tty_over_the_protocol_merges_streams_and_resizes(daemon):
