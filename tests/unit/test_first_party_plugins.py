@@ -55,3 +55,28 @@ def test_origin_check_allows_same_origin_listed_and_originless():
     assert oc.sandboxd_check_request(req({"origin": "http://127.0.0.1:8765", "host": "127.0.0.1:8765"})) is None
     assert oc.sandboxd_check_request(req({})) is None
     assert oc.sandboxd_check_request(req({"origin": "https://evil.example", "host": "127.0.0.1:8765"})).status == 403
+
+
+async def test_git_commit_in_uploads_mode_commits_only_after_uploads():
+    from sandboxd.plugin_types import ExecutionInfo, RunResult, SandboxInfo
+    from sandboxd_plugins.git_commit import GitCommit
+
+    runs, events = [], []
+
+    async def run_in_sandbox(argv, **_):
+        runs.append(argv)
+        return RunResult(0, b"0123456789abcdef0123456789abcdef01234567\n", b"")
+
+    async def send_event(name, data):
+        events.append((name, data))
+
+    info = ExecutionInfo(id="exec-1", sandbox=SandboxInfo("c", "img", "u"), principal=USER, command=("make",),
+                         workdir=None, status="success", exit_code=0,
+                         run_in_sandbox=run_in_sandbox, send_event=send_event)
+    plugin = GitCommit({"when": "uploads"})
+    await plugin.sandboxd_execution_finished(info)
+    assert runs == [] and events == []
+    info.uploaded = ("/home/sandbox/main.py",)
+    await plugin.sandboxd_execution_finished(info)
+    assert len(runs) == 1 and runs[0][-3:-1] == ["u", "u@sandboxd.invalid"]
+    assert events == [("git-committed", {"commit": "0123456789abcdef0123456789abcdef01234567"})]
