@@ -17,8 +17,8 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
-import trio
 import msgspec
+import trio
 import trio_websocket
 
 from .errors import EngineUnavailable, SandboxdError

@@ -13,9 +13,9 @@ import os
 import sys
 import types
 import typing
-from typing import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 if sys.version_info >= (3, 11):
     import tomllib as _toml

@@ -20,8 +20,14 @@ import pluggy
 
 if TYPE_CHECKING:
     from .plugin_types import (
-        Deny, ExecutionInfo, ExecutionLimits, HTTPRequest, Principal, Refusal,
-        SandboxInfo, SandboxOptions,
+        Deny,
+        ExecutionInfo,
+        ExecutionLimits,
+        HTTPRequest,
+        Principal,
+        Refusal,
+        SandboxInfo,
+        SandboxOptions,
     )
 
 hookspec = pluggy.HookspecMarker("sandboxd")

@@ -23,7 +23,13 @@ from .errors import SandboxdError
 from .executions import Execution, ExecutionManager
 from .logstore import ExecutionRecords
 from .metrics import Metrics
-from .plugin_types import ExecutionInfo, ExecutionLimits, Principal, RunResult, SandboxInfo
+from .plugin_types import (
+    ExecutionInfo,
+    ExecutionLimits,
+    Principal,
+    RunResult,
+    SandboxInfo,
+)
 from .plugins import Plugins, load_plugins
 from .sandboxes import Sandbox, SandboxRegistry
 

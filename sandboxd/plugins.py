@@ -21,7 +21,13 @@ from . import hookspecs
 from .config import Config, ConfigError, LimitsConfig, PluginsConfig, SandboxConfig
 from .errors import CommandRejected, Forbidden, NotFound, PluginError, SandboxdError
 from .plugin_types import (
-    Deny, ExecutionLimits, HTTPRequest, Principal, Refusal, SandboxInfo, SandboxOptions,
+    Deny,
+    ExecutionLimits,
+    HTTPRequest,
+    Principal,
+    Refusal,
+    SandboxInfo,
+    SandboxOptions,
 )
 
 log = logging.getLogger(__name__)

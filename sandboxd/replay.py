@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from .engine import STDERR, STDOUT
-from .executions import ServerEvent, output_event
+from .events import ServerEvent, output_event
 from .logstore import ExecutionLog, LogReader
 from .output import StreamDecoder
 

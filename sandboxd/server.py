@@ -14,10 +14,10 @@ import trio
 import trio_websocket
 
 from . import webassets
+from .errors import SandboxdError
+from .http import BadHTTPRequest, ReplayStream, Request, read_request, send_response
 from .hub import Hub
 from .metrics import CONTENT_TYPE_LATEST
-from .http import BadHTTPRequest, ReplayStream, Request, read_request, send_response
-from .errors import SandboxdError
 from .plugin_types import ANONYMOUS, HTTPRequest, Principal
 from .session import Session, SessionClosed
 
@@ -46,7 +46,7 @@ class Server:
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
-        ports = [l.socket.getsockname()[1] for l in listeners]  # type: ignore[attr-defined]
+        ports = [listener.socket.getsockname()[1] for listener in listeners]  # type: ignore[attr-defined]
         log.info("listening on %s:%s", self.config.host, ports[0])
         async with trio.open_nursery() as connections:
             self._connections = connections

@@ -19,7 +19,8 @@ import trio
 from . import files
 from . import protocol as p
 from .errors import BadRequest, InternalError, NotFound, SandboxdError
-from .executions import Execution, ExecutionRequest, ServerEvent, Subscription, complete_data
+from .events import ServerEvent, complete_data
+from .executions import Execution, ExecutionRequest, Subscription
 from .hub import Hub
 from .plugin_types import ANONYMOUS, Principal, SandboxInfo
 from .replay import replay

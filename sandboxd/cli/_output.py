@@ -23,9 +23,9 @@ class Output:
             typer.echo(json.dumps(rows))
             return
         widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns]
-        typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
+        typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
         for r in rows:
-            typer.echo("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths)).rstrip())
+            typer.echo("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
 
     def error(self, message: str) -> None:
         print(f"sandboxd: {message}", file=sys.stderr, flush=True)

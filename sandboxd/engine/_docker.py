@@ -21,8 +21,8 @@ import requests.exceptions
 import trio
 
 from ..config import DockerConfig
-from ..plugin_types import SandboxOptions
 from ..errors import DockerError, EngineUnavailable, NotFound, SandboxdError
+from ..plugin_types import SandboxOptions
 from ._demux import STDOUT, FrameParser
 from ._stream import connect_engine, default_engine_url, open_exec_stream
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import trio
 
-from sandboxd.client import Client
-from sandboxd.client import output_bytes
+from sandboxd.client import Client, output_bytes
 
 OUTPUT = ("execution-output", "exec-output")
 COMPLETE = ("execution-complete", "exec-finished")

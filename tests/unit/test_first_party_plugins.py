@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
-from sandboxd.plugin_types import HTTPRequest, Principal
 from sandboxd_plugins.command_policy import CommandPolicy
 from sandboxd_plugins.origin_check import OriginCheck
 from sandboxd_plugins.resource_limits import ResourceLimits
 from sandboxd_plugins.token_auth import TokenAuth
+
+from sandboxd.plugin_types import HTTPRequest, Principal
 
 USER = Principal("u", frozenset({"user"}))
 GUEST = Principal("g", frozenset({"guest"}))
@@ -58,8 +59,9 @@ def test_origin_check_allows_same_origin_listed_and_originless():
 
 
 async def test_git_commit_in_uploads_mode_commits_only_after_uploads():
-    from sandboxd.plugin_types import ExecutionInfo, RunResult, SandboxInfo
     from sandboxd_plugins.git_commit import GitCommit
+
+    from sandboxd.plugin_types import ExecutionInfo, RunResult, SandboxInfo
 
     runs, events = [], []
 

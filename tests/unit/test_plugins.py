@@ -10,7 +10,13 @@ import sandboxd
 from sandboxd import hookspecs
 from sandboxd.config import Config, ConfigError, parse_config
 from sandboxd.errors import CommandRejected, Forbidden, NotFound, PluginError
-from sandboxd.plugin_types import Deny, ExecutionLimits, HTTPRequest, Principal, SandboxInfo
+from sandboxd.plugin_types import (
+    Deny,
+    ExecutionLimits,
+    HTTPRequest,
+    Principal,
+    SandboxInfo,
+)
 from sandboxd.plugins import load_plugins
 
 ALICE = Principal("alice", frozenset({"user"}))
