@@ -288,7 +288,7 @@ class Session:
                 self._live[ex.id] = ex
                 self._nursery.start_soon(self._forward, ex, sub)
         elif ex.id not in self._tailers and ex.id not in self._live and ex.log is not None:
-            self._start_tail(ex.id, dict(ex.offsets), follow=True)
+            self._start_tail(ex.id, dict(ex.offsets), follow=True, announce=True)
 
     async def _forward(self, ex: Execution, sub: Subscription) -> None:
         await ex.accepted.wait()  # command-accepted goes out first
@@ -307,14 +307,20 @@ class Session:
         if frame is not None:
             await self._send(frame)
 
-    def _start_tail(self, execution_id: str, since: dict[int, int], *, follow: bool) -> None:
+    def _start_tail(self, execution_id: str, since: dict[int, int], *, follow: bool, announce: bool = False) -> None:
         scope = trio.CancelScope()
         self._tailers[execution_id] = scope
         assert self._nursery is not None
-        self._nursery.start_soon(self._tail, execution_id, since, follow, scope)
+        self._nursery.start_soon(self._tail, execution_id, since, follow, scope, announce)
 
-    async def _tail(self, execution_id: str, since: dict[int, int], follow: bool, scope: trio.CancelScope) -> None:
-        """Follow one execution's log; then say how it ended (or where we stopped)."""
+    async def _tail(
+        self, execution_id: str, since: dict[int, int], follow: bool, scope: trio.CancelScope, announce: bool
+    ) -> None:
+        """Follow one execution's log; then say how it ended (or where we stopped).
+
+        ``announce``: first tell the client what it is about to watch (``execution-started``),
+        for sessions that joined the sandbox rather than asked for this execution.
+        """
         hub = self.hub
         try:
             with scope:
@@ -323,6 +329,12 @@ class Session:
                 if record is None:
                     return
                 live = ex.log if ex is not None and not ex.finished.is_set() else None
+                if announce:
+                    await self.send_event("execution-started", {
+                        "executionId": execution_id, "containerId": record["containerId"],
+                        "command": record["command"], "owner": record["owner"],
+                        "since": {"stdout": since.get(1, 0), "stderr": since.get(2, 0)},
+                    })
                 complete = await replay(
                     path=hub.records.log_path(execution_id), execution_id=execution_id,
                     container_id=record["containerId"], live=live, since=since,

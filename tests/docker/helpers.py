@@ -21,7 +21,7 @@ class Seen:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def add(self, name: str, data: dict[str, Any]) -> None:
-        self.events.append((name, data))
+        self.events.append((name, {k: v for k, v in data.items() if k != "ref"}))
         if name in OUTPUT:
             stream = self.stdout if data["type"] == "stdout" else self.stderr
             assert data["seq"] == len(stream), f"gap or duplicate at {data['seq']} (have {len(stream)})"

@@ -64,6 +64,10 @@ async def test_two_joined_sessions_each_get_the_output_exactly_once(daemon, clie
         theirs = await follow(watcher, accepted["executionId"])
     expected = b"".join(b"line%d\n" % i for i in range(1, 6))
     assert bytes(mine.stdout) == expected and bytes(theirs.stdout) == expected
+    # the watcher was told what it is watching before any output
+    assert theirs.events[0] == ("execution-started", {
+        "executionId": accepted["executionId"], "containerId": sandbox, "owner": "anonymous",
+        "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done"], "since": {"stdout": 0, "stderr": 0}})
     assert mine.complete["exitCode"] == theirs.complete["exitCode"] == 0
     # exactly once: Seen checks every seq is contiguous, so a duplicate would have failed.
 
