@@ -18,7 +18,7 @@ import trio
 
 from . import __version__
 from .config import Config
-from .engine import STDERR, STDOUT, DockerEngine, FrameParser
+from .engine import EXEC_MARKER, STDERR, STDOUT, DockerEngine, FrameParser
 from .errors import SandboxdError
 from .executions import Execution, ExecutionManager
 from .logstore import ExecutionRecords
@@ -220,6 +220,21 @@ class Hub:
                 self.executions.abort_all("ENGINE_UNAVAILABLE", "the Docker engine stopped answering")
             await trio.sleep(cfg.health_check_interval_seconds)
 
+    async def stop_orphans(self, interrupted: list[tuple[str, str]]) -> None:
+        """Kill what the previous daemon left running in sandboxes it adopted again: nobody
+        can follow those commands any more, and they would hold the sandbox's resources."""
+        for execution_id, container_id in interrupted:
+            if self.sandboxes.get(container_id) is None:
+                continue
+            try:
+                found = await self.engine.signal_execution(
+                    container_id, f"{EXEC_MARKER}={execution_id}", "KILL", user=self.config.sandbox.user or None)
+            except SandboxdError as exc:
+                log.warning("could not stop what is left of %s: %s", execution_id, exc.message)
+                continue
+            if found:
+                log.info("stopped %d leftover processes of interrupted execution %s", found, execution_id)
+
     async def maintain(self, *, prune_every: int = 30) -> None:
         """Housekeeping, forever: idle sandboxes (every ``sandbox.reap_interval_seconds``),
         and retention of execution records and logs (every ``prune_every`` rounds)."""
@@ -265,7 +280,7 @@ async def open_hub(config: Config, plugins: Plugins | None = None) -> AsyncItera
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     records = ExecutionRecords(state_dir)
     if interrupted := records.mark_interrupted():
-        log.warning("%d executions were cut off when the daemon last stopped; marked interrupted", interrupted)
+        log.warning("%d executions were cut off when the daemon last stopped; marked interrupted", len(interrupted))
     engine = DockerEngine(config.docker)
     try:
         async with trio.open_nursery() as nursery:
@@ -274,6 +289,8 @@ async def open_hub(config: Config, plugins: Plugins | None = None) -> AsyncItera
                 await hub.sandboxes.load()
             except SandboxdError as exc:
                 log.warning("could not list existing sandboxes: %s", exc.message)
+            if interrupted:
+                nursery.start_soon(hub.stop_orphans, interrupted, name="stop orphans")
             nursery.start_soon(hub.maintain, name="housekeeping")
             nursery.start_soon(hub.watch_engine, name="engine health")
             try:

@@ -165,14 +165,19 @@ class ExecutionRecords:
     def log_path(self, execution_id: str) -> Path:
         return self.log_dir / f"{execution_id}.log"
 
-    def mark_interrupted(self) -> int:
-        """At start: executions the previous daemon left running were cut off."""
-        cur = self.db.execute(
+    def mark_interrupted(self) -> list[tuple[str, str]]:
+        """At start: executions the previous daemon left running were cut off.
+
+        Returns their (execution id, container id) pairs.
+        """
+        cut_off = [(r["id"], r["container_id"])
+                   for r in self.db.execute("SELECT id, container_id FROM executions WHERE status='running'")]
+        self.db.execute(
             "UPDATE executions SET status='interrupted', reason='the daemon stopped while it ran',"
             " finished_at=? WHERE status='running'", (time.time(),))
-        for row in self.db.execute("SELECT id FROM executions WHERE status='interrupted' AND log_bytes=0").fetchall():
-            self._sync_log_bytes(row["id"])
-        return cur.rowcount
+        for execution_id, _ in cut_off:
+            self._sync_log_bytes(execution_id)
+        return cut_off
 
     def _sync_log_bytes(self, execution_id: str) -> None:
         try:

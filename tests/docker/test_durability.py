@@ -129,7 +129,7 @@ def test_logs_and_ps_commands(daemon):
     assert newest["executionId"] in human and "success" in human
 
 
-async def test_after_kill_9_the_execution_is_interrupted_its_log_kept_and_its_sandbox_adopted(make_daemon):
+async def test_after_kill_9_the_execution_is_interrupted_its_log_kept_and_its_sandbox_adopted(make_daemon, docker_client):
     daemon = make_daemon()
     async with open_client(daemon.url) as client:
         sandbox = (await client.call("create-container", {"image": FAST_IMAGE}))["containerId"]
@@ -147,6 +147,15 @@ async def test_after_kill_9_the_execution_is_interrupted_its_log_kept_and_its_sa
     assert replay.complete["status"] == "interrupted" and replay.complete["exitCode"] is None
     assert bytes(replay.stdout).startswith(b"tick1\ntick2\ntick3\ntick4\ntick5\n")
     assert sandbox in [c["containerId"] for c in sandboxes["containers"]]
+
+    def loop_still_running() -> bool:
+        ps = docker_client.containers.get(sandbox).exec_run(["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"])
+        return "tick" in ps.output.decode()
+
+    from .conftest import wait_until
+
+    # nobody can follow the cut-off command any more: the new daemon stops it
+    assert await trio.to_thread.run_sync(lambda: wait_until(lambda: not loop_still_running(), 15))
 
 
 async def test_retention_removes_old_logs_and_records(make_daemon):

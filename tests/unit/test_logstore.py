@@ -73,6 +73,6 @@ def test_running_executions_are_marked_interrupted_at_start(tmp_path):
     write_log(records.log_path("exec-r"), [(1, b"partial output")])
     records.close()
     again = ExecutionRecords(tmp_path)
-    assert again.mark_interrupted() == 1
+    assert again.mark_interrupted() == [("exec-r", "c")]
     record = again.get("exec-r")
     assert record["status"] == "interrupted" and record["bytes"] == {"stdout": 14, "stderr": 0}
