@@ -210,6 +210,18 @@ async function uploadFiles(fileList) {
   return paths;
 }
 
+async function downloadFile(path) {
+  if (!state.containerId) throw new Error("pick a sandbox first");
+  const got = await call("download-file", { containerId: state.containerId, path });
+  const bytes = Uint8Array.from(atob(got.content), (c) => c.charCodeAt(0));
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([bytes]));
+  link.download = path.split("/").pop() || "download";
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  setStatus(`downloaded ${escapeHtml(path)} (${got.size} bytes)`);
+}
+
 function setMode(mode) {
   state.mode = mode;
   $("mode-shell").setAttribute("aria-selected", mode === "shell");
@@ -242,6 +254,10 @@ $("mode-command").onclick = () => setMode("command");
 $("new-sandbox").onclick = () => report((async () => { await useSandbox(""); await ensureSandbox(); if (state.mode === "shell") await startShell(); })());
 $("sandbox").onchange = (e) => report(useSandbox(e.target.value));
 $("upload").onclick = () => $("upload-input").click();
+$("download").onclick = () => {
+  const path = prompt("File to download (relative to the sandbox's working directory, or absolute):");
+  if (path) report(downloadFile(path));
+};
 $("upload-input").onchange = (e) => {
   const chosen = Array.from(e.target.files);  // clearing the input below empties its live FileList
   e.target.value = "";

@@ -174,3 +174,15 @@ def test_upload_button_puts_files_in_the_sandbox(page, tmp_path):
                            timeout=15_000)
     type_line(page, "cat notes.txt")
     wait_screen(page, "^uploaded from the browser ✓$")
+
+
+def test_download_button_saves_a_file_from_the_sandbox(page):
+    open_shell(page)
+    type_line(page, "printf 'made in the sandbox\\n' > result.txt; echo written")
+    wait_screen(page, "^written$")
+    page.once("dialog", lambda dialog: dialog.accept("result.txt"))
+    with page.expect_download() as info:
+        page.click("#download")
+    download = info.value
+    assert download.suggested_filename == "result.txt"
+    assert open(download.path(), "rb").read() == b"made in the sandbox\n"
