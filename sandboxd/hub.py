@@ -18,7 +18,7 @@ import trio
 
 from . import __version__
 from .config import Config
-from .engine import EXEC_MARKER, STDERR, STDOUT, DockerEngine, FrameParser
+from .engine import EXEC_MARKER, DockerEngine
 from .errors import SandboxdError
 from .executions import Execution, ExecutionManager
 from .logstore import ExecutionRecords
@@ -147,19 +147,9 @@ class Hub:
         self, container_id: str, command: Sequence[str], *, env: dict[str, str] | None = None,
         workdir: str | None = None, user: str | None = None, max_output: int = 1 << 20,
     ) -> RunResult:
-        """Run a short command in a sandbox and collect its output (for plugins)."""
-        exec_id = await self.engine.exec_create(container_id, command, env=env, workdir=workdir, user=user)
-        parser = FrameParser()
-        out = {STDOUT: bytearray(), STDERR: bytearray()}
-        with trio.move_on_after(self.config.docker.call_timeout_seconds):
-            async with self.engine.open_exec_stream(exec_id) as stream:
-                while data := await stream.receive_some():
-                    for sid, payload in parser.feed(data):
-                        if sid in out and len(out[sid]) < max_output:
-                            out[sid] += payload
-        info = await self.engine.exec_inspect(exec_id)
-        code = None if info.get("Running") else info.get("ExitCode")
-        return RunResult(code, bytes(out[STDOUT]), bytes(out[STDERR]))
+        """Run a short command in a sandbox and collect its output (for plugins and files)."""
+        return await self.engine.run_to_end(container_id, command, env=env, workdir=workdir, user=user,
+                                            max_output=max_output)
 
     async def _finished(self, ex: Execution) -> None:
         if (sandbox := self.sandboxes.get(ex.container_id)) is not None:

@@ -22,8 +22,8 @@ import trio
 
 from ..config import DockerConfig
 from ..errors import DockerError, EngineUnavailable, NotFound, SandboxdError
-from ..plugin_types import SandboxOptions
-from ._demux import STDOUT, FrameParser
+from ..plugin_types import RunResult, SandboxOptions
+from ._demux import STDERR, STDOUT, FrameParser
 from ._stream import connect_engine, default_engine_url, open_exec_stream
 
 log = logging.getLogger(__name__)
@@ -262,20 +262,35 @@ class DockerEngine:
             self.url, self.api_version, exec_id, tty=tty, timeout=self.config.call_timeout_seconds
         )
 
+    async def run_to_end(
+        self, container_id: str, command: Sequence[str], *, env: Mapping[str, str] | None = None,
+        workdir: str | None = None, user: str | None = None, max_output: int = 1 << 20,
+    ) -> RunResult:
+        """Run a short helper command (no stdin) and collect its output and exit code.
+
+        Bounded by the call timeout; each stream keeps at most ``max_output`` bytes.
+        """
+        exec_id = await self.exec_create(container_id, command, env=env, workdir=workdir, user=user)
+        parser = FrameParser()
+        out = {STDOUT: bytearray(), STDERR: bytearray()}
+        with trio.move_on_after(self.config.call_timeout_seconds):
+            async with self.open_exec_stream(exec_id) as stream:
+                while data := await stream.receive_some():
+                    for sid, payload in parser.feed(data):
+                        if sid in out and len(out[sid]) < max_output:
+                            out[sid] += payload
+        info = await self.exec_inspect(exec_id)
+        code = None if info.get("Running") else info.get("ExitCode")
+        return RunResult(code, bytes(out[STDOUT]), bytes(out[STDERR]))
+
     async def signal_execution(
         self, container_id: str, marker: str, signal: str, *, user: str | None = None
     ) -> int:
         """Send ``signal`` to every process of an execution; return how many were found."""
-        exec_id = await self.exec_create(
+        result = await self.run_to_end(
             container_id, ["/bin/sh", "-c", _KILL_SCRIPT, "sandboxd-kill", signal, marker], user=user
         )
-        out = bytearray()
-        with trio.move_on_after(self.config.call_timeout_seconds):
-            async with self.open_exec_stream(exec_id) as stream:
-                while chunk := await stream.receive_some():
-                    out += chunk
-        stdout = b"".join(bytes(p) for sid, p in FrameParser().feed(out) if sid == STDOUT)
-        return int(stdout) if stdout.strip().isdigit() else 0
+        return int(result.stdout) if result.stdout.strip().isdigit() else 0
 
 
 def _translate(op: str, exc: BaseException) -> SandboxdError:
