@@ -121,7 +121,7 @@ class Client:
             async with trio.open_nursery() as nursery:
                 if stdin is not None:
                     nursery.start_soon(self._pump_stdin, execution_id, stdin)
-                result = await self._until_complete(execution_id, on_output)
+                result = await self.wait_complete(execution_id, on_output)
                 nursery.cancel_scope.cancel()
                 return result
 
@@ -135,9 +135,11 @@ class Client:
         """Attach to an execution (replaying from ``since`` offsets per stream) and follow
         it to the end; return ``execution-complete``'s data."""
         await self.call("attach-execution", {"executionId": execution_id, "since": since or {}})
-        return await self._until_complete(execution_id, on_output)
+        return await self.wait_complete(execution_id, on_output)
 
-    async def _until_complete(self, execution_id: str, on_output: Callable[[str, bytes], Any] | None) -> dict[str, Any]:
+    async def wait_complete(self, execution_id: str, on_output: Callable[[str, bytes], Any] | None) -> dict[str, Any]:
+        """Pass ``execution_id``'s output to ``on_output`` until it ends; return
+        ``execution-complete``'s data (for an execution this client already follows)."""
         while True:
             ev = await self.next_event()
             data = ev.data if isinstance(ev.data, dict) else {}

@@ -100,7 +100,7 @@ def exec_command(
                 if interactive:
                     nursery.start_soon(_terminal.forward_keys, client, eid)
                 nursery.start_soon(_terminal.forward_resizes, client, eid)
-                result = await client._until_complete(eid, _write_output)
+                result = await client.wait_complete(eid, _write_output)
                 nursery.cancel_scope.cancel()
         return _exit_status(result)
 
