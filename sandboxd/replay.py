@@ -42,10 +42,12 @@ async def replay(
         reader = LogReader(path, since)
     except FileNotFoundError:
         reader = None
+    # A finished execution's log no longer grows: its size is known once.
+    final_size = (path.stat().st_size if reader else 0) if live is None else None
     try:
         while True:
             done = live is None or live.closed
-            limit = (path.stat().st_size if reader else 0) if done else live.size  # type: ignore[union-attr]
+            limit = final_size if live is None else live.size
             pieces = reader.read(limit) if reader else []
             if pieces:
                 # Consecutive pieces of one stream go out as one message.
