@@ -54,8 +54,9 @@ class ExecutionLog:
         if written != RECORD.size + nbytes:  # pragma: no cover - a full disk, say
             raise OSError(f"short write to {self.path}")
         self.size += written
-        self._grew.set()
-        self._grew = trio.Event()
+        if self._grew.statistics().tasks_waiting:  # wake watchers; no allocation when none wait
+            self._grew.set()
+            self._grew = trio.Event()
 
     def close(self) -> None:
         if not self.closed:
