@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,8 +239,6 @@ def _coerce(hint: object, value: object, where: str) -> object:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
         return tuple(_coerce(item, v, where) for v in value)
-    if origin in (typing.Union, types.UnionType):
-        raise ConfigError(f"{where}: unsupported type")  # pragma: no cover
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if hint is int and isinstance(value, bool) or not isinstance(value, hint):  # type: ignore[arg-type]
