@@ -101,7 +101,6 @@ class Execution:
         #: When the request was accepted (monotonic), for the start-latency metric.
         self.requested_at = time.monotonic()
         self.finished_at: float | None = None
-        self.bytes_out = {"stdout": 0, "stderr": 0}
         #: The starting session's live channel (None once it went away).
         self.live: Subscription | None = None
         #: The output log; watchers other than the starter read it.
@@ -123,6 +122,11 @@ class Execution:
         self._stdin_open = request.stdin
 
     @property
+    def bytes_out(self) -> dict[str, int]:
+        """Output bytes per stream (what the log holds)."""
+        return {STREAM_NAMES[sid]: n for sid, n in self.offsets.items()}
+
+    @property
     def duration_ms(self) -> int:
         end = self.finished_at or time.time()
         return int((end - self.started_at) * 1000)
@@ -142,7 +146,7 @@ class Execution:
             "startedAt": self.started_at,
             "finishedAt": self.finished_at,
             "durationMs": self.duration_ms,
-            "bytes": dict(self.bytes_out),
+            "bytes": self.bytes_out,
             "truncated": self.truncated,
             "errorCode": self.error_code,
         }
@@ -365,7 +369,6 @@ class ExecutionManager:
             assert ex.log is not None
             ex.log.append(sid, ex.offsets[sid], pieces, size)
             ex.offsets[sid] += size
-            ex.bytes_out[STREAM_NAMES[sid]] += size
             if self.metrics is not None:
                 (self.metrics.stdout_bytes if sid == STDOUT else self.metrics.stderr_bytes).inc(size)
         event = output_event(ex.id, ex.container_id, sid, decoder, pieces, size, text=ex.wants_text())

@@ -122,7 +122,7 @@ class Hub:
         )
         if ex.finished.is_set():
             info.status, info.exit_code, info.duration_ms = ex.status, ex.exit_code, ex.duration_ms
-            info.truncated, info.bytes_out = ex.truncated, dict(ex.bytes_out)
+            info.truncated, info.bytes_out = ex.truncated, ex.bytes_out
 
         async def run_in_sandbox(command: Sequence[str], *, env: dict[str, str] | None = None,
                                  workdir: str | None = None) -> RunResult:
