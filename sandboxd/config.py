@@ -102,6 +102,9 @@ class LimitsConfig:
     max_executions: int = 256
     #: After SIGTERM, how long a command has before SIGKILL.
     kill_grace_seconds: float = 2.0
+    #: A terminal (``tty``) execution that nobody follows (its starter gone, no session
+    #: joined to its sandbox or attached to it) is stopped after this long (0: never).
+    detached_tty_grace_seconds: float = 60.0
     #: Largest file ``upload-files`` accepts, and largest total per request (a request must
     #: also fit in ``server.max_message_bytes``, base64 and JSON included).
     upload_max_file_bytes: int = 16 * 1024 * 1024

@@ -245,6 +245,24 @@ class Hub:
                     log.warning("could not remove idle sandbox %s: %s", sandbox.id[:12], exc.message)
             await trio.sleep(interval)
 
+    async def end_detached_terminals(self, *, interval: float = 1.0) -> None:
+        """Forever: stop terminal executions nobody has followed for
+        ``limits.detached_tty_grace_seconds`` (a closed browser tab leaves its shell
+        behind; a reload, or a client that reconnects, comes back well within it)."""
+        grace = self.config.limits.detached_tty_grace_seconds
+        if grace <= 0:
+            return
+        alone_since: dict[str, float] = {}
+        while True:
+            now = time.monotonic()
+            alone = [ex for ex in self.executions.running()
+                     if ex.request.tty and not any(s.follows(ex) for s in self.sessions)]
+            alone_since = {ex.id: alone_since.get(ex.id, now) for ex in alone}
+            for ex in alone:
+                if now - alone_since[ex.id] >= grace:
+                    ex.request_stop(f"no client attached for {grace:g} s")
+            await trio.sleep(min(interval, grace / 2))
+
     async def drain(self, grace: float) -> None:
         """Shutdown: let executions finish for ``grace`` seconds, then stop the rest."""
         with trio.move_on_after(grace):
@@ -283,6 +301,7 @@ async def open_hub(config: Config, plugins: Plugins | None = None) -> AsyncItera
                 nursery.start_soon(hub.stop_orphans, interrupted, name="stop orphans")
             nursery.start_soon(hub.maintain, name="housekeeping")
             nursery.start_soon(hub.watch_engine, name="engine health")
+            nursery.start_soon(hub.end_detached_terminals, name="detached terminals")
             try:
                 yield hub
             finally:

@@ -91,6 +91,10 @@ class Session:
             with trio.CancelScope(shield=True), trio.move_on_after(5):
                 await self.hub.plugins.notify("sandboxd_session_closed", session_id=self.id, principal=self.principal)
 
+    def follows(self, ex: Execution) -> bool:
+        """Whether this client gets ``ex``'s output: it started it, joined its sandbox or attached."""
+        return ex.started_by == self.id or ex.container_id in self.joined or ex.id in self._tailers
+
     async def send_event(self, event: str, data: dict[str, Any]) -> None:
         await self._send(p.encode(event, data, alias=bool(self.alias)))
 
@@ -204,7 +208,8 @@ class Session:
             for ex in self._live.values():
                 if ex.live is not None:
                     ex.live.binary = m.binary_output
-            await self.send_event("session-configured", p.with_ref({"binaryOutput": m.binary_output}, m.ref))
+            await self.send_event("session-configured", p.with_ref({
+                "binaryOutput": m.binary_output, "user": me.user, "roles": sorted(me.roles)}, m.ref))
         else:  # pragma: no cover - the parser only returns the types above
             raise BadRequest(f"unhandled message {type(m).__name__}")
 

@@ -17,7 +17,7 @@ import trio
 
 from sandboxd.client import open_client
 
-from .conftest import BASE_IMAGE
+from .conftest import BASE_IMAGE, FAST_IMAGE
 from .helpers import expect_event, follow
 
 
@@ -105,3 +105,32 @@ async def test_resize_of_a_command_without_a_terminal_is_a_bad_request(daemon):
         await client.send("resize", {"executionId": accepted["executionId"], "cols": 10, "rows": 10, "ref": "r"})
         err = await expect_event(client, "error")
     assert err["code"] == "BAD_REQUEST" and "no terminal" in err["message"]
+
+
+async def test_a_terminal_nobody_follows_is_stopped_after_the_grace(make_daemon):
+    daemon = make_daemon("[limits]\ndetached_tty_grace_seconds = 1.0")
+    async with open_client(daemon.url) as starter:
+        configured = await starter.call("configure-session", {"binaryOutput": False})
+        assert (configured["user"], configured["roles"]) == ("anonymous", ["anonymous"])
+        sandbox = (await starter.call("create-container", {"image": FAST_IMAGE}))["containerId"]
+        shell = (await starter.call("execute-command", {"containerId": sandbox, "command": ["sh"], "tty": True}))
+        plain = (await starter.call("execute-command", {"containerId": sandbox, "command": ["sleep", "60"]}))
+    async with open_client(daemon.url) as watcher:
+        await watcher.call("join-container", {"containerId": sandbox})
+        await trio.sleep(2)  # two graces: a joined session keeps the terminal
+        assert await _statuses(watcher, sandbox) == {shell["executionId"]: "running", plain["executionId"]: "running"}
+    async with open_client(daemon.url) as later:  # a list does not follow anything
+        with trio.fail_after(20):
+            while (await _statuses(later, sandbox))[shell["executionId"]] == "running":
+                await trio.sleep(0.2)
+        records = {r["executionId"]: r for r in (await later.call("list-executions", {"containerId": sandbox}))["executions"]}
+        await later.call("join-container", {"containerId": sandbox})
+        await later.call("kill", {"executionId": plain["executionId"]})  # only to end the test sooner
+    assert records[shell["executionId"]]["status"] == "killed"
+    assert records[shell["executionId"]]["reason"] == "no client attached for 1 s"
+    assert records[plain["executionId"]]["status"] == "running"  # only terminals are for someone at them
+
+
+async def _statuses(client, sandbox: str) -> dict[str, str]:
+    rows = (await client.call("list-executions", {"containerId": sandbox}))["executions"]
+    return {r["executionId"]: r["status"] for r in rows}
