@@ -42,6 +42,14 @@ class ServerConfig:
     #: connections); one that does not answer within the timeout is closed (0: off).
     ping_interval_seconds: float = 30.0
     ping_timeout_seconds: float = 30.0
+    #: Browser origins (besides the daemon's own) whose pages may connect, e.g.
+    #: "https://notebooks.example.com"; "*" allows any (not recommended).
+    allowed_origins: tuple[str, ...] = ()
+    #: Host names (besides IP addresses, localhost and ``host``) requests may be addressed
+    #: to; others are refused against DNS rebinding. "*" allows any.
+    allowed_hosts: tuple[str, ...] = ()
+    #: Most header lines in a request head (more: HTTP 431).
+    max_request_headers: int = 100
 
 
 @dataclass(frozen=True)

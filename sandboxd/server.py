@@ -15,7 +15,7 @@ import trio_websocket
 
 from . import webassets
 from .errors import SandboxdError
-from .http import BadHTTPRequest, ReplayStream, Request, read_request, send_response
+from .http import BadHTTPRequest, OriginPolicy, ReplayStream, Request, read_request, send_response
 from .hub import Hub
 from .metrics import CONTENT_TYPE_LATEST
 from .plugin_types import ANONYMOUS, HTTPRequest, Principal
@@ -43,10 +43,13 @@ class Server:
         self._connections: trio.Nursery | None = None
         self._websockets: set[trio_websocket.WebSocketConnection] = set()
         self.closing = False
+        #: Checked on every request before routing; knows the ports once listening.
+        self.origin_policy = OriginPolicy.from_config(hub.config, ())
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
         ports = [listener.socket.getsockname()[1] for listener in listeners]  # type: ignore[attr-defined]
+        self.origin_policy = OriginPolicy.from_config(self.hub.config, ports)
         log.info("listening on %s:%s", self.config.host, ports[0])
         async with trio.open_nursery() as connections:
             self._connections = connections
@@ -74,8 +77,11 @@ class Server:
         peer = _peer(stream)
         try:
             with trio.fail_after(self.config.handshake_timeout_seconds):
-                request = await read_request(stream, peer)
+                request = await read_request(stream, peer, max_headers=self.config.max_request_headers)
+            self.origin_policy.check(request)
         except BadHTTPRequest as exc:
+            if exc.status == 403:
+                log.info("refused a request from %s: %s", peer, exc)
             await send_response(stream, exc.status, f"{exc}\n")
             await stream.aclose()
             return
