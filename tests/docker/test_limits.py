@@ -157,7 +157,7 @@ async def test_a_client_that_stops_answering_pings_is_disconnected(make_daemon):
     stream = await trio.open_tcp_stream("127.0.0.1", daemon.port)
     # A raw WebSocket handshake, then silence: this client never reads, so never pongs.
     await stream.send_all(
-        b"GET /sandbox/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"GET /sandbox/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
     received = b""
     with trio.fail_after(10):
