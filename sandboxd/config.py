@@ -147,6 +147,10 @@ class PluginsConfig:
     enabled: tuple[str, ...] = ()
     #: Plugins to keep off even if ``enabled`` names them (or "*").
     disabled: tuple[str, ...] = ()
+    #: Deadline of each (async) hook call; one that misses it fails closed (PLUGIN_ERROR).
+    hook_timeout_seconds: float = 5.0
+    #: The same for ``execution_finished``, which does follow-up work (a git commit).
+    finished_hook_timeout_seconds: float = 60.0
     #: ``[plugins.NAME]`` tables, given to each plugin as it loads; checked by the plugin.
     settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
@@ -224,7 +228,8 @@ def parse_config(raw: dict[str, object], *, source: str = "<config>") -> Config:
 
 
 def _build_plugins(values: dict[str, object], where: str) -> PluginsConfig:
-    lists = {k: v for k, v in values.items() if k in ("enabled", "disabled")}
+    own = ("enabled", "disabled", "hook_timeout_seconds", "finished_hook_timeout_seconds")
+    lists = {k: v for k, v in values.items() if k in own}
     settings = {k: v for k, v in values.items() if k not in lists}
     for name, table in settings.items():
         if not isinstance(table, dict):

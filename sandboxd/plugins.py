@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 import pluggy
+import trio
 
 from . import hookspecs
 from .config import Config, ConfigError, LimitsConfig, PluginsConfig, SandboxConfig
@@ -49,9 +50,13 @@ class PluginInfo:
 class Plugins:
     """The enabled plugins, and typed, awaited calls to their hooks."""
 
-    def __init__(self, pm: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
+    def __init__(self, pm: pluggy.PluginManager, infos: list[PluginInfo], config: PluginsConfig | None = None) -> None:
         self.pm = pm
         self.infos = infos
+        config = config or PluginsConfig()
+        #: Deadline of one hook call; execution_finished (follow-up work) has its own.
+        self.hook_timeout = config.hook_timeout_seconds
+        self.finished_hook_timeout = config.finished_hook_timeout_seconds
 
     @property
     def auth_required(self) -> bool:
@@ -154,13 +159,19 @@ class Plugins:
         return value
 
     async def _single(self, impl: Any, hook_name: str, **kwargs: Any) -> tuple[str, Any]:
-        """Call one implementation; a plain exception becomes :class:`PluginError`."""
+        """Call one implementation; a plain exception, or an awaitable that misses the
+        deadline, becomes :class:`PluginError`."""
+        deadline = self.finished_hook_timeout if hook_name == "sandboxd_execution_finished" else self.hook_timeout
         try:
             result = impl.function(**{k: kwargs[k] for k in impl.argnames})
             if inspect.isawaitable(result):
-                result = await result
+                with trio.fail_after(deadline):
+                    result = await result
         except SandboxdError:
             raise
+        except trio.TooSlowError:
+            log.error("plugin %r did not answer %s within %ss", impl.plugin_name, hook_name, deadline)
+            raise PluginError(impl.plugin_name, hook_name) from None
         except Exception:
             log.exception("plugin %r raised in %s", impl.plugin_name, hook_name)
             raise PluginError(impl.plugin_name, hook_name) from None
@@ -216,7 +227,7 @@ def load_plugins(config: Config, extra: Iterable[tuple[str, object]] = ()) -> Pl
     for name, obj in extra:
         pm.register(obj, name=name)
         infos.append(PluginInfo(name, "<registered>", _hooks_of(pm, name), True))
-    return Plugins(pm, infos)
+    return Plugins(pm, infos, pc)
 
 
 def _hooks_of(pm: pluggy.PluginManager, name: str) -> tuple[str, ...]:

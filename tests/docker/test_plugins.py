@@ -49,7 +49,8 @@ def policy_daemon(example_plugin, tmp_path_factory):
     d = Daemon(tmp, f"""
 [plugins]
 enabled = ["token_auth", "ownership", "origin_check", "command_policy", "resource_limits",
-           "audit_log", "git_commit", "example_deny", "example_explode"]
+           "audit_log", "git_commit", "example_deny", "example_explode", "example_hang"]
+hook_timeout_seconds = 3.0
 [plugins.token_auth]
 {token_table()}
 [plugins.origin_check]
@@ -200,6 +201,24 @@ async def test_plugin_that_raises_fails_closed_and_the_daemon_carries_on(policy_
     assert "plugin 'example_explode' raised in sandboxd_validate_command" in "".join(policy_daemon.log)
 
 
+async def test_a_hook_that_never_answers_fails_closed_at_its_deadline(policy_daemon):
+    # Authentication: the handshake is answered (500) instead of being left hanging.
+    headers = [("Authorization", f"Bearer {TOKENS['alice']}"), ("X-Example-Hang", "1")]
+    with trio.fail_after(60), pytest.raises(trio_websocket.ConnectionRejected) as rejected:
+        async with trio_websocket.open_websocket_url(policy_daemon.url, extra_headers=headers):
+            pass
+    assert rejected.value.status_code == 500
+    # A request's hook: PLUGIN_ERROR naming the plugin; the session carries on.
+    async with await connect(policy_daemon, "alice") as alice:
+        with trio.fail_after(60), pytest.raises(SandboxdError) as info:
+            await alice.call("execute-command", {"image": FAST_IMAGE, "command": ["hang-in-plugin"]})
+        assert info.value.code == "PLUGIN_ERROR" and "example_hang" in info.value.message
+        assert "ref" in await alice.call("ping")
+    log = "".join(policy_daemon.log)
+    assert "plugin 'example_hang' did not answer sandboxd_authenticate within 3.0s" in log
+    assert "plugin 'example_hang' did not answer sandboxd_validate_command within 3.0s" in log
+
+
 async def test_per_role_limits_tighten_the_timeout(policy_daemon):
     async with await connect(policy_daemon, "alice") as alice:
         accepted = await alice.call("execute-command", {"image": FAST_IMAGE, "command": ["sleep", "30"], "timeout": 60})
@@ -245,9 +264,14 @@ async def test_audit_log_has_one_correct_line_per_execution(policy_daemon):
             accepted = await bob.call("execute-command", {"containerId": sandbox, "command": ["sh", "-c", script]})
             await follow(bob, accepted["executionId"])
             ids.append(accepted["executionId"])
-    await trio.sleep(0.5)
-    lines = [json.loads(line) for line in policy_daemon.audit_path.read_text().splitlines()]
-    mine = {line["executionId"]: line for line in lines if line["executionId"] in ids}
+    # The line is written after execution-complete (git_commit's hook may run first).
+    with trio.fail_after(60):
+        while True:
+            lines = [json.loads(line) for line in policy_daemon.audit_path.read_text().splitlines()]
+            mine = {line["executionId"]: line for line in lines if line["executionId"] in ids}
+            if len(mine) == 2:
+                break
+            await trio.sleep(0.1)
     assert len(mine) == 2 and sum(1 for line in lines if line["executionId"] in ids) == 2
     first, second = mine[ids[0]], mine[ids[1]]
     assert first["user"] == "bob" and first["roles"] == ["user"] and first["containerId"] == sandbox
