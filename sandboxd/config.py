@@ -142,6 +142,19 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class ApiConfig:
+    """The REST API (``/api/sandbox/...``); JSON bodies are capped by ``server.max_message_bytes``."""
+
+    #: A JSON request body must arrive within this; a streamed file body may take longer
+    #: but never this long without a byte.
+    body_timeout_seconds: float = 30.0
+    #: ``POST /api/sandbox/exec`` (waiting) returns at most this much of each stream.
+    max_exec_output_bytes: int = 16 * 1024 * 1024
+    #: Largest file ``PUT .../files/{path}`` accepts (streamed, never held in memory).
+    max_file_bytes: int = 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class PluginsConfig:
     #: Plugins to enable, by entry-point name; "*" enables every installed plugin.
     enabled: tuple[str, ...] = ()
@@ -162,6 +175,7 @@ class Config:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     #: Where the configuration came from, for messages; None for built-in defaults.
     source: str | None = None

@@ -7,6 +7,7 @@ into CLI exit codes in one place (:mod:`sandboxd.cli._errors`)::
     SandboxdError                 code            whose fault
     ├── BadRequest                BAD_REQUEST     the client's: malformed frame or field
     │   └── UnknownEvent          UNKNOWN_EVENT   the client's: no such event
+    ├── Unauthenticated           UNAUTHENTICATED the client's: no valid credentials (REST's 401)
     ├── NotFound                  NOT_FOUND       the client's: unknown id, or a container
     │                                             the daemon did not create (never revealed)
     ├── LimitExceeded             LIMIT_EXCEEDED  the client's: a configured limit
@@ -56,6 +57,17 @@ class UnknownEvent(BadRequest):
     """A well-formed frame naming an event the daemon does not know."""
 
     code = "UNKNOWN_EVENT"
+
+
+class Unauthenticated(SandboxdError):
+    """A request without valid credentials where authentication is required.
+
+    WebSocket handshakes get a plain HTTP 401 before any session exists; the REST API
+    answers its requests with this code.
+    """
+
+    code = "UNAUTHENTICATED"
+    exit_code = 1
 
 
 class NotFound(SandboxdError):

@@ -13,7 +13,7 @@ from typing import Any
 import trio
 import trio_websocket
 
-from . import webassets
+from . import rest, webassets
 from .errors import SandboxdError
 from .http import BadHTTPRequest, OriginPolicy, ReplayStream, Request, read_request, send_response
 from .hub import Hub
@@ -45,6 +45,7 @@ class Server:
         self.closing = False
         #: Checked on every request before routing; knows the ports once listening.
         self.origin_policy = OriginPolicy.from_config(hub.config, ())
+        self.api = rest.open_api(hub, lambda: self.closing)
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
@@ -106,7 +107,9 @@ class Server:
         if refusal is not None:
             await send_response(stream, refusal.status, f"{refusal.reason}\n")
             return
-        if request.path == "/metrics" and request.method == "GET":
+        if request.path.startswith(rest.PREFIX):
+            await self.api.handle(stream, request)
+        elif request.path == "/metrics" and request.method == "GET":
             # Metrics describe every tenant's activity: with authentication on, only
             # authenticated callers (a scraper with a token) may read them.
             if plugins.auth_required and await self._authenticate(stream, http_request) is None:

@@ -1,0 +1,56 @@
+"""``/api/sandbox/containers``: create, list, inspect and remove sandboxes."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+
+from . import types as t
+from .app import Call
+from .router import Route
+
+
+def _container(description: dict, type_: type = t.Container) -> t.Container:
+    return msgspec.convert(description, type_)
+
+
+async def create_container(call: Call) -> t.Container:
+    request = t.to_message("create-container", call.body)
+    sandbox = await call.hub.create_sandbox(call.principal, request.image, request=request)
+    return _container(sandbox.describe())
+
+
+async def list_containers(call: Call) -> t.ContainerList:
+    return t.ContainerList([_container(s.describe()) for s in await call.hub.visible_sandboxes(call.principal)])
+
+
+async def get_container(call: Call) -> t.ContainerInfo:
+    hub = call.hub
+    sandbox = await hub.open_sandbox(call.principal, call.params["id"], "view")
+    running = [ex.id for ex in hub.executions.running_in(sandbox.id)]
+    idle = 0.0 if running else time.monotonic() - sandbox.last_active
+    return _container({**sandbox.describe(), "limits": sandbox.limits, "runningExecutions": running,
+                       "idleSeconds": round(idle, 3)}, t.ContainerInfo)
+
+
+async def remove_container(call: Call) -> t.ContainerRemoved:
+    hub = call.hub
+    sandbox = await hub.open_sandbox(call.principal, call.params["id"], "remove")
+    for ex in hub.executions.running_in(sandbox.id):
+        ex.request_stop("the sandbox was removed")
+    await hub.sandboxes.remove(sandbox)
+    return t.ContainerRemoved(container_id=sandbox.id)
+
+
+_ONE = "/api/sandbox/containers/{id}"
+
+ROUTES = [
+    Route("POST", "/api/sandbox/containers", create_container, "Create a sandbox",
+          body=t.CreateContainerRequest, responses={201: t.Container}),
+    Route("GET", "/api/sandbox/containers", list_containers, "List the sandboxes you may see",
+          responses={200: t.ContainerList}),
+    Route("GET", _ONE, get_container, "Describe a sandbox", responses={200: t.ContainerInfo}),
+    Route("DELETE", _ONE, remove_container, "Remove a sandbox (its running executions are stopped)",
+          responses={200: t.ContainerRemoved}),
+]
