@@ -150,8 +150,6 @@ class ApiConfig:
     body_timeout_seconds: float = 30.0
     #: ``POST /api/sandbox/exec`` (waiting) returns at most this much of each stream.
     max_exec_output_bytes: int = 16 * 1024 * 1024
-    #: Largest file ``PUT .../files/{path}`` accepts (streamed, never held in memory).
-    max_file_bytes: int = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,10 @@ class OriginPolicy:
             return
         raise BadHTTPRequest(403, f"origin {origin!r} is not allowed (server.allowed_origins)")
 
+    def lists(self, origin: str) -> bool:
+        """Whether ``origin`` is configured as allowed (CORS answers only those)."""
+        return "*" in self.allowed_origins or _norm_origin(origin) in self.allowed_origins
+
     def _check_host(self, host: str | None) -> str | None:
         if host is None:
             return None

@@ -67,6 +67,7 @@ class RestAPI:
     def __init__(self, hub: Hub, routes: list[Route], *, closing: Any = lambda: False) -> None:
         self.hub = hub
         self.router = Router(routes)
+        self._origins = cors.policy(hub.config)
         #: Callable telling whether the daemon is shutting down.
         self._closing = closing
 
@@ -74,7 +75,7 @@ class RestAPI:
         """Answer one request on ``stream`` (the server closes it afterwards)."""
         config = self.hub.config
         exchange = Exchange(stream, request, body_timeout=config.api.body_timeout_seconds)
-        headers = cors.headers_for(request, cors.allowed_origins(config))
+        headers = cors.headers_for(request, self._origins)
         try:
             if request.method == "OPTIONS" and (methods := self.router.methods_for(request.path)):
                 extra = cors.preflight(request, methods) if headers else []
@@ -91,6 +92,8 @@ class RestAPI:
                 await self._fail(exchange, InternalError("internal error; see the daemon's log"), headers)
         except ClientGone:
             log.debug("REST %s %s: the client went away", request.method, request.path)
+            return
+        await exchange.discard_body()
 
     async def _dispatch(self, exchange: Exchange, request: Request, headers: list[tuple[str, str]]) -> None:
         route, params = self.router.match(request.method, request.path)

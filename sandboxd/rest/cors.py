@@ -2,32 +2,31 @@
 
 A page from an allowed origin gets ``Access-Control-Allow-Origin`` echoing its origin
 (with ``Access-Control-Allow-Credentials: true``) on every answer, errors included, and
-preflight ``OPTIONS`` requests are answered. The allowed origins are the ones the
-Origin check allows (``[plugins.origin_check] allowed_origins``): an origin the daemon
-refuses at the door must not be invited in by CORS, and one it lets in should work.
+preflight ``OPTIONS`` requests are answered. The allowed origins are exactly the ones
+the HTTP layer's Origin check lets in (``server.allowed_origins``, and the
+``origin_check`` plugin's list): an origin refused at the door must not be invited in
+by CORS, and one let in should work. The daemon's own pages need no CORS.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..http import Request
+from ..http import OriginPolicy, Request
 
 _ALLOWED_REQUEST_HEADERS = {"authorization", "content-type"}
 #: Seconds a browser may cache a preflight answer.
 PREFLIGHT_MAX_AGE = 600
 
 
-def allowed_origins(config: Any) -> frozenset[str]:
-    settings = config.plugins.settings.get("origin_check", {})
-    origins = settings.get("allowed_origins", []) if isinstance(settings, dict) else []
-    return frozenset(o.rstrip("/").lower() for o in origins if isinstance(o, str))
+def policy(config: Any) -> OriginPolicy:
+    return OriginPolicy.from_config(config, ())
 
 
-def headers_for(request: Request, origins: frozenset[str]) -> list[tuple[str, str]]:
-    """CORS headers for any answer to ``request`` (none unless its origin is allowed)."""
+def headers_for(request: Request, policy: OriginPolicy) -> list[tuple[str, str]]:
+    """CORS headers for any answer to ``request`` (none unless its origin is listed)."""
     origin = request.headers.get("origin")
-    if origin is None or origin.rstrip("/").lower() not in origins:
+    if origin is None or not policy.lists(origin):
         return []
     return [
         ("Access-Control-Allow-Origin", origin),

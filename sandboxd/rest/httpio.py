@@ -19,7 +19,7 @@ from typing import AsyncIterator
 import h11
 import trio
 
-from ..errors import BadRequest, LimitExceeded
+from ..errors import BadRequest, LimitExceeded, SandboxdError
 from ..http import MAX_HEAD_BYTES, Request
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,19 @@ class Exchange:
         if waited.cancelled_caught:
             raise BodyTimeout(f"the request body did not arrive within {self.body_timeout:g} s")
         return b"".join(parts)
+
+    async def discard_body(self, limit: int = 1 << 20, timeout: float = 1.0) -> None:
+        """Read and drop what is left of the body (a little, briefly), after answering
+        early: closing a socket with unread data makes the kernel send a reset, which
+        can destroy the answer before the client reads it."""
+        if self._conn.their_state is not h11.SEND_BODY:
+            return
+        with trio.move_on_after(timeout):
+            try:
+                async for _ in self.body_chunks(limit):
+                    pass
+            except (SandboxdError, ClientGone):
+                pass
 
     # --- writing ---------------------------------------------------------------------
 

@@ -106,8 +106,10 @@ class ExecRequest(_Request):
     timeout: Positive | None = None
     #: Files to write before the command starts, as in ``upload-files``.
     files: dict[str, Union[str, FileSpec]] | None = None
-    #: Text given to the command's stdin up front (then stdin is closed).
+    #: Text given to the command's stdin up front (then stdin is closed) ...
     stdin: str | None = None
+    #: ... unless this is true: then more can be sent with ``POST .../stdin``.
+    keep_stdin_open: bool = False
     #: Stream output to this Socket.IO socket or WebSocket session; answer 202 at once.
     socket_session_id: Id | None = None
 

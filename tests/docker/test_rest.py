@@ -71,6 +71,9 @@ async def test_error_table(rest_daemon, alice):
     assert (r.status, r.code) == (401, "UNAUTHENTICATED")
     assert r.headers["www-authenticate"].startswith("Bearer")
     assert (await HTTP(rest_daemon.http, "wrong").get("/api/sandbox/containers")).status == 401
+    # Refused before its body is read: the answer still arrives whole.
+    refused = await anonymous.post("/api/sandbox/containers", {"labels": {"pad": "x" * 60000}})
+    assert (refused.status, refused.code) == (401, "UNAUTHENTICATED")
     query = await anonymous.get(f"/api/sandbox/containers?token={TOKENS['alice']}")
     assert query.status == 200
     cases = [
@@ -92,7 +95,7 @@ async def test_error_table(rest_daemon, alice):
 async def test_slow_and_broken_bodies(rest_daemon, alice):
     # A body that stops arriving is answered 408 after api.body_timeout_seconds.
     stream = await trio.open_tcp_stream("127.0.0.1", rest_daemon.port)
-    head = (f"POST /api/sandbox/containers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKENS['alice']}\r\n"
+    head = (f"POST /api/sandbox/containers HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKENS['alice']}\r\n"
             "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"ima")
     with trio.fail_after(30):
         await stream.send_all(head.encode())
