@@ -1,8 +1,9 @@
-"""Regenerate docs/img/web-terminal.png: the web terminal with a session's output on it.
+"""Regenerate the README's pictures of the web terminal: docs/img/web-terminal.png (a
+shell session at 1280x800) and docs/img/web-terminal-narrow.png (Commands at 420x800).
 
 Starts its own daemon on 127.0.0.1 (a throwaway state directory), opens the page in
-headless Chromium at 1280x800, runs a short shell session, and saves the screenshot.
-Usage: .venv/bin/python scripts/screenshot.py [OUTPUT.png]
+headless Chromium, runs a short session in each, and saves the screenshots.
+Usage: .venv/bin/python scripts/screenshot.py [OUTPUT_DIR]
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ SESSION = [
     "python3 -c 'import platform; print(\"python\", platform.python_version())'",
     "printf '\\033[32mok\\033[0m  tests passed: \\033[1m42\\033[0m\\n'",
     "git --version && ls -la /home/sandbox",
-    "echo 'héllo wörld ✓'",
+    "echo 'héllo wörld ✓ snake_case_name'",
+]
+COMMANDS = [
+    "python3 -c 'import json, sqlite3; print(json.dumps({\"ok\": True}))'",
+    "ls --color=always /",
+    "echo to stderr >&2; exit 1",
 ]
 
 
@@ -47,16 +53,25 @@ def main(out: Path) -> None:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function("document.getElementById('conn').dataset.state === 'connected'")
-            page.click("#mode-shell")
+            page.click(".tab[data-kind=shell]")
             page.wait_for_function("/\\$ $/m.test(window.sandboxd.screen())", timeout=30_000)
             for line in SESSION:
-                page.locator(".xterm-helper-textarea").focus()
+                page.locator(".term:not(.inactive) .xterm-helper-textarea").focus()
                 page.keyboard.type(line)
                 page.keyboard.press("Enter")
                 page.wait_for_timeout(700)
-            page.screenshot(path=str(out))
+            page.screenshot(path=str(out / "web-terminal.png"))
+            narrow = browser.new_page(viewport={"width": 420, "height": 800})
+            narrow.goto(page.url)
+            narrow.wait_for_function("document.getElementById('conn').dataset.state === 'connected'")
+            narrow.click(".tab[data-kind=commands]")
+            for line in COMMANDS:
+                narrow.fill("#command", line)
+                narrow.press("#command", "Enter")
+                narrow.wait_for_timeout(900)
+            narrow.screenshot(path=str(out / "web-terminal-narrow.png"))
             browser.close()
-        print(f"wrote {out}")
+        print(f"wrote {out}/web-terminal.png and {out}/web-terminal-narrow.png")
     finally:
         daemon.terminate()
         daemon.wait(30)
@@ -73,4 +88,4 @@ def _remove_sandboxes(instance: str) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "img" / "web-terminal.png")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "img")

@@ -1,303 +1,395 @@
-// sandboxd web terminal: xterm.js on the daemon's WebSocket protocol (docs/protocol.md).
-// Output arrives as binary frames (raw bytes, so xterm decodes UTF-8 across chunks);
-// every chunk carries its byte offset, so after a dropped connection the page attaches
-// again from exactly where it was: nothing lost, nothing repeated.
+// sandboxd web terminal: the page. One connection (conn.js), the sandbox picker, the
+// terminal tabs (tabs.js), files, and what survives a reload: the sandbox is in the
+// address bar, and this browser tab's shells are in sessionStorage, so a reload
+// re-attaches to them. A tab closed for good leaves its shells to the daemon, which
+// stops them after `limits.detached_tty_grace_seconds`.
 "use strict";
 
 if (typeof Terminal === "undefined") {
   document.getElementById("banner").hidden = false;
-  document.getElementById("banner").textContent = "xterm.js is not installed on the daemon: run scripts/setup.sh";
+  document.getElementById("banner-text").textContent = "xterm.js is not installed on the daemon: run scripts/setup.sh";
   throw new Error("xterm.js missing");
 }
 
-const SHELL = ["/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"];
 const $ = (id) => document.getElementById(id);
-const enc = new TextEncoder();
+const LAYOUT_KEY = "sandboxd-layout";
+const REPLAY_BYTES = 256 * 1024;  // after a reload, a shell's screen is rebuilt from this much output
+const LIST_DIR = 'cd -- "$1" || exit 2; pwd; for f in * .[!.]* ..?*; do ' +
+  'if [ -d "$f" ]; then echo "d $f"; elif [ -e "$f" ] || [ -L "$f" ]; then echo "f $f"; fi; done';
 
-const params = new URLSearchParams(location.search);
-let token = params.get("token") || sessionStorage.getItem("sandboxd-token") || "";
-$("token").value = token;
+const app = {
+  conn: null, tabs: [], active: null, user: null, nextShell: 1,
+  containerId: "", fontSize: Number(localStorage.getItem("sandboxd-font-size")) || 14,
+  owners: new Map(),   // execution id -> the tab (or helper) that shows it
+  bannerTimer: 0,
 
-const term = new Terminal({
-  cursorBlink: true, scrollback: 20000, fontSize: 14,
-  fontFamily: '"JetBrains Mono", "Fira Code", "DejaVu Sans Mono", Menlo, monospace',
-  theme: { background: "#0f1117", foreground: "#d7dae0", cursor: "#5fb3ff", selectionBackground: "#2c3e57" },
-});
-const fit = new FitAddon.FitAddon();
-term.loadAddon(fit);
-term.open($("terminal"));
-fit.fit();
+  // --- execution routing --------------------------------------------------------
+  track(id, owner) { this.owners.set(id, owner); },
+  untrack(id) { this.owners.delete(id); },
 
-const state = {
-  ws: null, connected: false, everConnected: false, backoff: 250, refs: 0, pending: new Map(),
-  containerId: params.get("sandbox") || "", mode: params.get("mode") === "command" ? "command" : "shell",
-  exec: null,          // {id, tty, offsets: {1: n, 2: n}, done}
-  history: [], historyAt: 0,
+  onEvent(event, data) {
+    if (event === "error") return this.banner(`${data.code}: ${data.message}`);
+    const owner = data.executionId && this.owners.get(data.executionId);
+    if (!owner) return;
+    if (event === "execution-complete") owner.onComplete(data);
+    else if (event === "warning" && owner.term) owner.term.write(`\r\n\x1b[33m[${data.code}: ${data.message}]\x1b[0m\r\n`);
+  },
+
+  onOutput(frame) {
+    const owner = this.owners.get(frame.id);
+    if (owner) owner.onOutput(frame.stream, frame.seq, frame.bytes, frame.id);
+  },
+
+  // --- connection ---------------------------------------------------------------
+  async onOpen(first) {
+    setConn("connected", "connected");
+    this.banner("");
+    try {
+      const me = await this.conn.call("configure-session", { binaryOutput: true });
+      this.showUser(me.user);
+      await this.refreshSandboxes();
+      if (this.containerId) await this.conn.call("join-container", { containerId: this.containerId });
+      for (const tab of this.tabs) await tab.resume();
+      if (first && this.containerId && this.active.kind === "shell") await this.active.open();
+    } catch (err) { this.banner(err.message); }
+  },
+
+  onClose(wasConnected) {
+    if (wasConnected) return setConn("offline", "reconnecting…");
+    setConn("unauthorized", "cannot connect (token needed?)");
+    $("sign-in-form").hidden = false;
+  },
+
+  // --- sandboxes ------------------------------------------------------------------
+  async refreshSandboxes() {
+    const { containers } = await this.conn.call("list-containers");
+    const select = $("sandbox");
+    select.innerHTML = '<option value="">—</option>';
+    for (const c of containers) {
+      const opt = document.createElement("option");
+      opt.value = c.containerId;
+      opt.textContent = `${c.containerId.slice(0, 12)} · ${c.image}`;
+      select.appendChild(opt);
+    }
+    if (this.containerId && !containers.some((c) => c.containerId === this.containerId)) {
+      this.banner(`sandbox ${this.containerId.slice(0, 12)} is gone`);
+      this.setSandbox("");
+    }
+    select.value = this.containerId;
+  },
+
+  /** Move the page to another sandbox: the shells of the old one end, and the active
+   * shell tab gets a new shell in the new one (other shell tabs when opened). */
+  async useSandbox(id, { openShell = true } = {}) {
+    const old = this.containerId;
+    if (old === id) return;
+    for (const tab of this.shellTabs()) tab.hangUp(`switched to sandbox ${id ? id.slice(0, 12) : "—"}`);
+    this.setSandbox(id);
+    if (old) await this.conn.call("leave-container", { containerId: old }).catch(() => {});
+    if (id) await this.conn.call("join-container", { containerId: id });
+    if (openShell && id && this.active.kind === "shell") await this.active.open();
+  },
+
+  setSandbox(id) {
+    this.containerId = id;
+    $("sandbox").value = id;
+    const url = new URL(location.href);
+    if (id) url.searchParams.set("sandbox", id); else url.searchParams.delete("sandbox");
+    history.replaceState(null, "", url);
+    this.save();
+  },
+
+  async ensureSandbox() {
+    if (!this.containerId) {
+      const image = $("image").value.trim();
+      const created = await this.conn.call("create-container", image ? { image } : {});
+      await this.refreshSandboxes();
+      await this.useSandbox(created.containerId, { openShell: false });  // the caller opens what it needs
+    }
+    return this.containerId;
+  },
+
+  // --- tabs -----------------------------------------------------------------------
+  shellTabs() { return this.tabs.filter((t) => t.kind === "shell"); },
+
+  addShellTab(saved) {
+    const key = saved ? saved.key : `sh${this.nextShell}`;
+    const tab = new ShellTab(this, key, saved ? saved.title : `Shell ${this.nextShell}`, saved && saved.exec);
+    this.nextShell = Math.max(this.nextShell, Number(key.slice(2)) || 0) + 1;
+    this.tabs.splice(this.shellTabs().length, 0, tab);
+    return tab;
+  },
+
+  activate(tab, { start = false } = {}) {
+    if (this.active && this.active !== tab) this.active.show(false);
+    this.active = tab;
+    tab.show(true);
+    this.showStatus(tab.status || "no execution yet");
+    $("command-bar").hidden = tab.kind !== "commands";
+    tab.refit();
+    this.save();
+    if (tab.kind === "commands") { $("command").focus(); this.commandRunning(tab.front); return; }
+    tab.term.focus();
+    if (start) report(tab.open());
+  },
+
+  closeTab(tab) {
+    tab.hangUp("tab closed");
+    this.tabs = this.tabs.filter((t) => t !== tab);
+    tab.dispose();
+    if (!this.shellTabs().length) this.addShellTab();
+    if (this.active === tab) this.activate(this.shellTabs()[0]);
+    this.save();
+  },
+
+  commandRunning(run) { $("stop").disabled = !run; },
+
+  save() {
+    if (!this.active) return;
+    sessionStorage.setItem(LAYOUT_KEY, JSON.stringify({
+      containerId: this.containerId, active: this.active.key, shells: this.shellTabs().map((t) => t.saved()),
+    }));
+  },
+
+  restore(containerId) {
+    let saved = null;
+    try { saved = JSON.parse(sessionStorage.getItem(LAYOUT_KEY) || "null"); } catch (err) { saved = null; }
+    const shells = (saved && saved.shells) || [{ key: "sh1", title: "Shell 1", exec: null }];
+    for (const s of shells) {
+      const ex = s.exec && s.exec.containerId === containerId
+        ? { id: s.exec.id, containerId, offsets: { 1: Math.max(0, s.exec.offset - REPLAY_BYTES), 2: 0 }, done: false }
+        : null;  // a shell of another sandbox: left to the daemon's grace
+      this.addShellTab({ key: s.key, title: s.title, exec: ex });
+    }
+    this.tabs.push(new CommandsTab(this));
+    return this.tabs.find((t) => saved && t.key === saved.active) || this.tabs[0];
+  },
+
+  // --- files ----------------------------------------------------------------------
+  async uploadFiles(fileList) {
+    const containerId = await this.ensureSandbox();
+    const files = {};
+    for (const file of fileList) {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      let binary = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      files[file.name] = { content: btoa(binary), encoding: "base64" };
+    }
+    const { paths } = await this.conn.call("upload-files", { containerId, files });
+    this.showStatus(`uploaded ${paths.map(escapeHtml).join(", ")}`);
+  },
+
+  async downloadFile(path) {
+    const got = await this.conn.call("download-file", { containerId: this.containerId, path });
+    const bytes = Uint8Array.from(atob(got.content), (c) => c.charCodeAt(0));
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([bytes]));
+    link.download = path.split("/").pop() || "download";
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    this.showStatus(`downloaded ${escapeHtml(path)} (${got.size} bytes)`);
+  },
+
+  /** Run a short helper command and collect its stdout (for the file picker). */
+  async runQuietly(command) {
+    const accepted = await this.conn.call("execute-command", { containerId: this.containerId, command });
+    return new Promise((resolve) => {
+      const chunks = [];
+      this.track(accepted.executionId, {
+        onOutput: (stream, seq, bytes) => { if (stream === 1) chunks.push(bytes.slice()); },
+        onComplete: (data) => {
+          this.untrack(data.executionId);
+          resolve({ exitCode: data.exitCode, stdout: new TextDecoder().decode(concat(chunks)) });
+        },
+      });
+    });
+  },
+
+  async listDirectory(dir) {
+    const { exitCode, stdout } = await this.runQuietly(["/bin/sh", "-c", LIST_DIR, "sh", dir]);
+    if (exitCode !== 0) throw new Error(`cannot open ${dir}`);
+    const [where, ...rest] = stdout.split("\n").filter(Boolean);
+    const entries = rest.map((l) => ({ dir: l[0] === "d", name: l.slice(2) }))
+      .sort((a, b) => (b.dir - a.dir) || a.name.localeCompare(b.name));
+    return { where, entries };
+  },
+
+  async showDirectory(dir) {
+    const list = $("download-list");
+    list.textContent = "…";
+    const { where, entries } = await this.listDirectory(dir);
+    $("download-where").textContent = where;
+    list.textContent = "";
+    const join = (name) => (where === "/" ? "" : where) + "/" + name;
+    const items = where === "/" ? entries : [{ dir: true, name: "..", path: where.replace(/\/[^/]*$/, "") || "/" }, ...entries];
+    for (const entry of items) {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = entry.dir ? "dir" : "file";
+      button.textContent = entry.dir ? `${entry.name}/` : entry.name;
+      const path = entry.path || join(entry.name);
+      button.onclick = () => (entry.dir ? report(this.showDirectory(path)) : ($("download-path").value = path));
+      if (!entry.dir) button.ondblclick = () => { $("download-path").value = path; $("download-go").click(); };
+      li.appendChild(button);
+      list.appendChild(li);
+    }
+  },
+
+  // --- the page's own bits ----------------------------------------------------------
+  showUser(user) {
+    this.user = user;
+    $("user").textContent = user;
+    $("user").title = `signed in as ${user} (click to use another token)`;
+    $("sign-in-form").hidden = true;
+  },
+
+  showStatus(html) { $("status-text").innerHTML = html; },
+
+  /** An error the user can dismiss; it also clears itself after a while. */
+  banner(text) {
+    clearTimeout(this.bannerTimer);
+    $("banner").hidden = !text;
+    $("banner-text").textContent = text;
+    if (text) this.bannerTimer = setTimeout(() => this.banner(""), 8000);
+  },
+
+  setFontSize(px) {
+    this.fontSize = Math.max(9, Math.min(28, px));
+    localStorage.setItem("sandboxd-font-size", String(this.fontSize));
+    for (const tab of this.tabs) tab.setFontSize(this.fontSize);
+  },
+
+  copyTimer: 0,
+  /** Copy on select, as terminals on X do. */
+  copySelection(term) {
+    clearTimeout(this.copyTimer);
+    this.copyTimer = setTimeout(() => {
+      const text = term.getSelection();
+      if (!text) return;
+      const done = () => this.showStatus(`copied ${text.length} characters`);
+      const fallback = () => {
+        const area = document.createElement("textarea");
+        area.value = text; document.body.appendChild(area); area.select();
+        document.execCommand("copy"); area.remove(); done();
+        term.focus();
+      };
+      if (navigator.clipboard && navigator.clipboard.writeText) navigator.clipboard.writeText(text).then(done, fallback);
+      else fallback();
+    }, 150);
+  },
 };
 
-// --- connection ----------------------------------------------------------------------
+function setConn(state, text) { $("conn").dataset.state = state; $("conn-text").textContent = text; }
+const report = (p) => p.catch((err) => app.banner(err.message));
 
-function wsUrl() {
-  const url = new URL("/sandbox/ws", location.href);
-  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  if (token) url.searchParams.set("token", token);
-  return url.toString();
-}
-
-function setConn(s, text) { $("conn").dataset.state = s; $("conn-text").textContent = text; }
-
-function connect() {
-  setConn("connecting", state.everConnected ? "reconnecting…" : "connecting…");
-  const ws = new WebSocket(wsUrl());
-  ws.binaryType = "arraybuffer";
-  state.ws = ws;
-  ws.onopen = async () => {
-    state.connected = true; state.everConnected = true; state.backoff = 250;
-    setConn("connected", "connected");
-    banner("");
-    try {
-      await call("configure-session", { binaryOutput: true });
-      await refreshSandboxes();
-      if (state.containerId) await call("join-container", { containerId: state.containerId });
-      if (state.exec && !state.exec.done) {
-        const o = state.exec.offsets;
-        await call("attach-execution", { executionId: state.exec.id, since: { stdout: o[1], stderr: o[2] } });
-      }
-    } catch (err) { banner(err.message); }
-  };
-  ws.onmessage = (msg) => (typeof msg.data === "string" ? onEvent(JSON.parse(msg.data)) : onOutput(msg.data));
-  ws.onclose = () => {
-    const wasOpen = state.connected;
-    state.connected = false;
-    for (const { reject } of state.pending.values()) reject(new Error("connection lost"));
-    state.pending.clear();
-    if (!wasOpen && !state.everConnected) setConn("unauthorized", "cannot connect (token needed?)");
-    else setConn("offline", "reconnecting…");
-    setTimeout(connect, state.backoff);
-    state.backoff = Math.min(state.backoff * 2, 5000);
-  };
-}
-
-function send(event, data) {
-  if (state.connected) state.ws.send(JSON.stringify({ event, data }));
-}
-
-function call(event, data = {}) {
-  const ref = `w${++state.refs}`;
-  return new Promise((resolve, reject) => {
-    state.pending.set(ref, { resolve, reject });
-    send(event, { ...data, ref });
-  });
-}
-
-// --- events --------------------------------------------------------------------------
-
-function onEvent({ event, data }) {
-  if (data && data.ref && state.pending.has(data.ref)) {
-    const { resolve, reject } = state.pending.get(data.ref);
-    state.pending.delete(data.ref);
-    return event === "error" ? reject(new Error(`${data.code}: ${data.message}`)) : resolve(data);
-  }
-  if (event === "error") return banner(`${data.code}: ${data.message}`);
-  const ex = state.exec;
-  if (!ex || !data || data.executionId !== ex.id) return;
-  if (event === "execution-complete") finish(data);
-  else if (event === "warning") term.write(`\r\n\x1b[33m[${data.code}: ${data.message}]\x1b[0m\r\n`);
-}
-
-function onOutput(buffer) {
-  const view = new DataView(buffer);
-  const stream = view.getUint8(1);
-  const seq = Number(view.getBigUint64(2));
-  const n = view.getUint8(10);
-  const id = String.fromCharCode(...new Uint8Array(buffer, 11, n));
-  let bytes = new Uint8Array(buffer, 11 + n);
-  const ex = state.exec;
-  if (!ex || id !== ex.id) return;
-  const have = ex.offsets[stream];
-  if (seq > have) return;                              // ahead of us: the replay we asked for fills in first
-  if (seq + bytes.length <= have) return;            // already shown (replayed after reconnect)
-  if (seq < have) bytes = bytes.subarray(have - seq);  // partly shown
-  ex.offsets[stream] = have + bytes.length;
-  if (ex.tty) return term.write(bytes);
-  const text = crlf(bytes);                            // plain output: \n needs a \r on a terminal
-  if (stream === 2) { term.write("\x1b[31m"); term.write(text); term.write("\x1b[0m"); }
-  else term.write(text);
-}
-
-function crlf(bytes) {
-  let count = 0;
-  for (const b of bytes) if (b === 10) count++;
-  if (!count) return bytes;
-  const out = new Uint8Array(bytes.length + count);
-  let j = 0;
-  for (const b of bytes) { if (b === 10) out[j++] = 13; out[j++] = b; }
+function concat(chunks) {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
   return out;
 }
 
-function finish(data) {
-  const ex = state.exec;
-  ex.done = true;
-  const code = data.exitCode === null ? "—" : data.exitCode;
-  const why = data.reason ? ` · ${data.reason}` : "";
-  setStatus(`${ex.id} · <b class="${data.status}">${data.status}</b> · exit ${code} · ${data.durationMs} ms${why}`);
-  if (ex.tty) term.write(`\r\n\x1b[2m[shell ended: ${data.status}, exit ${code}]\x1b[0m\r\n`);
-  else if (data.status !== "success") term.write(`\x1b[2m[${data.status}, exit ${code}]\x1b[0m\r\n`);
+// --- start-up: token and sandbox from the address bar ------------------------------
+
+const params = new URLSearchParams(location.search);
+let token = params.get("token") || sessionStorage.getItem("sandboxd-token") || "";
+if (params.has("token")) {  // keep it out of the history and of anything copied from the bar
+  sessionStorage.setItem("sandboxd-token", token);
+  const url = new URL(location.href);
+  url.searchParams.delete("token");
+  history.replaceState(null, "", url);
 }
-
-// --- actions -------------------------------------------------------------------------
-
-async function refreshSandboxes() {
-  const { containers } = await call("list-containers");
-  const select = $("sandbox");
-  select.innerHTML = '<option value="">—</option>';
-  for (const c of containers) {
-    const opt = document.createElement("option");
-    opt.value = c.containerId;
-    opt.textContent = `${c.containerId.slice(0, 12)} · ${c.image}`;
-    select.appendChild(opt);
-  }
-  if (state.containerId && !containers.some((c) => c.containerId === state.containerId)) state.containerId = "";
-  select.value = state.containerId;
-}
-
-async function useSandbox(id) {
-  if (state.containerId && state.containerId !== id) await call("leave-container", { containerId: state.containerId }).catch(() => {});
-  state.containerId = id;
-  $("sandbox").value = id;
-  if (id) await call("join-container", { containerId: id });
-}
-
-async function ensureSandbox() {
-  if (!state.containerId) {
-    const created = await call("create-container", $("image").value ? { image: $("image").value } : {});
-    await refreshSandboxes();
-    await useSandbox(created.containerId);
-  }
-  return state.containerId;
-}
-
-async function startShell() {
-  const containerId = await ensureSandbox();
-  term.reset();
-  const accepted = await call("execute-command", {
-    containerId, command: SHELL, tty: true, cols: term.cols, rows: term.rows,
-  });
-  state.exec = { id: accepted.executionId, tty: true, offsets: { 1: 0, 2: 0 }, done: false };
-  setStatus(`${accepted.executionId} · <b>running</b> · shell`);
-  term.focus();
-}
-
-async function runCommand(line) {
-  const containerId = await ensureSandbox();
-  term.write(`\x1b[1;36m$ ${line}\x1b[0m\r\n`);
-  const accepted = await call("execute-command", { containerId, command: line });
-  state.exec = { id: accepted.executionId, tty: false, offsets: { 1: 0, 2: 0 }, done: false };
-  setStatus(`${accepted.executionId} · <b>running</b> · ${escapeHtml(line)}`);
-}
-
-async function uploadFiles(fileList) {
-  const containerId = await ensureSandbox();
-  const files = {};
-  for (const file of fileList) {
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    let binary = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    files[file.name] = { content: btoa(binary), encoding: "base64" };
-  }
-  const { paths } = await call("upload-files", { containerId, files });
-  setStatus(`uploaded ${paths.map(escapeHtml).join(", ")}`);
-  return paths;
-}
-
-async function downloadFile(path) {
-  if (!state.containerId) throw new Error("pick a sandbox first");
-  const got = await call("download-file", { containerId: state.containerId, path });
-  const bytes = Uint8Array.from(atob(got.content), (c) => c.charCodeAt(0));
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(new Blob([bytes]));
-  link.download = path.split("/").pop() || "download";
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-  setStatus(`downloaded ${escapeHtml(path)} (${got.size} bytes)`);
-}
-
-function setMode(mode) {
-  state.mode = mode;
-  $("mode-shell").setAttribute("aria-selected", mode === "shell");
-  $("mode-command").setAttribute("aria-selected", mode === "command");
-  $("command-bar").hidden = mode !== "command";
-  fit.fit();
-  if (mode === "command") $("command").focus();
-}
-
-function setStatus(html) { $("status-text").innerHTML = html; }
-function banner(text) { $("banner").hidden = !text; $("banner").textContent = text; }
-function escapeHtml(s) { return s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`); }
-const report = (p) => p.catch((err) => banner(err.message));
-
-// --- wiring --------------------------------------------------------------------------
-
-term.onData((data) => {
-  const ex = state.exec;
-  if (state.mode === "shell" && ex && ex.tty && !ex.done) send("stdin-data", { executionId: ex.id, data });
+$("token").value = token;
+app.conn = new Connection({
+  url: () => {
+    const url = new URL("/sandbox/ws", location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    if (token) url.searchParams.set("token", token);
+    return url.toString();
+  },
+  onOpen: (isFirst) => app.onOpen(isFirst),
+  onClose: (was) => app.onClose(was),
+  onEvent: (event, data) => app.onEvent(event, data),
+  onOutput: (frame) => app.onOutput(frame),
 });
-term.onResize(({ cols, rows }) => {
-  const ex = state.exec;
-  if (ex && ex.tty && !ex.done) send("resize", { executionId: ex.id, cols, rows });
-});
+app.containerId = params.get("sandbox") || "";
+const first = app.restore(app.containerId);
+app.setSandbox(app.containerId);
+app.activate(first);
+
+// --- wiring ------------------------------------------------------------------------
+
 let resizeTimer = 0;
-window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => fit.fit(), 50); });
-
-$("mode-shell").onclick = () => { setMode("shell"); report(startShell()); };
-$("mode-command").onclick = () => setMode("command");
-$("new-sandbox").onclick = () => report((async () => { await useSandbox(""); await ensureSandbox(); if (state.mode === "shell") await startShell(); })());
-$("sandbox").onchange = (e) => report(useSandbox(e.target.value));
+window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => app.tabs.forEach((t) => t.refit()), 50); });
+window.addEventListener("pagehide", () => app.save());
+$("new-shell").onclick = () => app.activate(app.addShellTab(), { start: true });
+$("new-sandbox").onclick = () => report((async () => {
+  await app.useSandbox("");
+  await app.ensureSandbox();
+  if (app.active.kind === "shell") await app.active.open();
+})());
+$("sandbox").onchange = (e) => report(app.useSandbox(e.target.value));
 $("upload").onclick = () => $("upload-input").click();
-$("download").onclick = () => {
-  const path = prompt("File to download (relative to the sandbox's working directory, or absolute):");
-  if (path) report(downloadFile(path));
-};
 $("upload-input").onchange = (e) => {
   const chosen = Array.from(e.target.files);  // clearing the input below empties its live FileList
   e.target.value = "";
-  report(uploadFiles(chosen));
+  report(app.uploadFiles(chosen));
 };
+$("download").onclick = () => {
+  if (!app.containerId) return app.banner("pick a sandbox first");
+  $("download-path").value = "";
+  $("download-dialog").returnValue = "";  // Escape keeps the last value otherwise
+  $("download-dialog").showModal();
+  report(app.showDirectory("."));
+};
+$("download-dialog").onclose = () => {
+  const path = $("download-path").value.trim();
+  if ($("download-dialog").returnValue === "ok" && path) report(app.downloadFile(path));
+  app.active.term.focus();
+};
+$("font-smaller").onclick = () => app.setFontSize(app.fontSize - 1);
+$("font-larger").onclick = () => app.setFontSize(app.fontSize + 1);
+$("banner-close").onclick = () => app.banner("");
+$("user").onclick = () => { $("sign-in-form").hidden = !$("sign-in-form").hidden; if (!$("sign-in-form").hidden) $("token").focus(); };
 $("sign-in-form").onsubmit = (e) => {
   e.preventDefault();
   token = $("token").value.trim();
   sessionStorage.setItem("sandboxd-token", token);
-  if (state.ws) state.ws.close();
+  app.conn.drop();
 };
+const commands = app.tabs.find((t) => t.kind === "commands");
+const history_ = { lines: [], at: 0 };
 $("command-bar").onsubmit = (e) => {
   e.preventDefault();
   const line = $("command").value.trim();
   if (!line) return;
-  state.history.push(line);
-  state.historyAt = state.history.length;
+  history_.lines.push(line);
+  history_.at = history_.lines.length;
   $("command").value = "";
-  report(runCommand(line));
+  report(commands.run(line));
 };
+$("stop").onclick = () => commands.stop(false);
 $("command").onkeydown = (e) => {
   if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
   e.preventDefault();
-  const h = state.history;
-  state.historyAt = Math.max(0, Math.min(h.length, state.historyAt + (e.key === "ArrowUp" ? -1 : 1)));
-  $("command").value = h[state.historyAt] || "";
+  const h = history_.lines;
+  history_.at = Math.max(0, Math.min(h.length, history_.at + (e.key === "ArrowUp" ? -1 : 1)));
+  $("command").value = h[history_.at] || "";
 };
 
-// For tests and the curious: the terminal, the state, and a way to drop the connection.
+// For tests and the curious: the page's state, the active terminal, and a way to drop
+// the connection.
 window.sandboxd = {
-  term, state, startShell, runCommand,
-  dropConnection: () => state.ws && state.ws.close(),
-  screen: () => {
-    const buf = term.buffer.active, lines = [];
-    for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i).translateToString(true));
-    return lines.join("\n");
-  },
+  app,
+  get term() { return app.active.term; },
+  dropConnection: () => app.conn.drop(),
+  screen: () => app.active.screen(),
 };
 
-term.write("\x1b[2mWelcome to sandboxd. Pick a sandbox (or let one be created), then open a\r\n" +
-           "Shell, or switch to Commands to run one command at a time.\x1b[0m\r\n");
-setMode(state.mode);
-connect();
+if (!app.containerId) {
+  app.active.term.write("\x1b[2mWelcome to sandboxd. Pick a sandbox (or let one be created), then open a " +
+    "Shell, or switch to Commands to run one command at a time.\x1b[0m\r\n");
+}
+setConn("connecting", "connecting…");
+app.conn.connect();
