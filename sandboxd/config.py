@@ -119,6 +119,10 @@ class LimitsConfig:
     upload_max_request_bytes: int = 16 * 1024 * 1024
     #: Largest file ``download-file`` returns.
     download_max_bytes: int = 16 * 1024 * 1024
+    #: Most files (archive entries) in one upload.
+    upload_max_entries: int = 4096
+    #: Largest streamed upload or download (chunked messages, REST, ``sandboxd cp``).
+    transfer_max_bytes: int = 1024 * 1024 * 1024
     #: Finished executions remembered for status queries.
     finished_executions_kept: int = 1000
 

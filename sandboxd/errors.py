@@ -11,6 +11,7 @@ into CLI exit codes in one place (:mod:`sandboxd.cli._errors`)::
     ├── NotFound                  NOT_FOUND       the client's: unknown id, or a container
     │                                             the daemon did not create (never revealed)
     ├── LimitExceeded             LIMIT_EXCEEDED  the client's: a configured limit
+    ├── QuotaExceeded             QUOTA_EXCEEDED  the sandbox's: its disk is full
     ├── Forbidden                 FORBIDDEN       the client's: policy says no
     ├── CommandRejected           COMMAND_REJECTED  the client's: a plugin refused the command
     ├── PluginError               PLUGIN_ERROR    a plugin's: it raised; fails closed
@@ -88,6 +89,12 @@ class LimitExceeded(SandboxdError):
     """A configured limit would be passed."""
 
     code = "LIMIT_EXCEEDED"
+
+
+class QuotaExceeded(SandboxdError):
+    """The sandbox's disk (its tmpfs or storage quota) is full; nothing was written."""
+
+    code = "QUOTA_EXCEEDED"
 
 
 class Forbidden(SandboxdError):

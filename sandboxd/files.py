@@ -1,55 +1,126 @@
-"""Moving files into and out of sandboxes, without ever writing outside their workdir.
+"""Moving files into and out of sandboxes, as the sandbox's user and nobody else.
 
-Uploads go through the Engine's archive API, but never straight to their destination:
-the engine extracts archives as root and would follow a symlink that the sandbox planted
-(``work/link -> /etc``) to anywhere in the container. So the archive is extracted into a
-fresh, randomly named staging directory under ``/tmp``, and a short script *running as
-the sandbox's user* checks every destination (its resolved parent must be inside the
-working directory, and it must not itself be a symlink) before moving the files into
-place. A path that would leave the working directory is refused with ``BAD_REQUEST``
-and nothing is written; whatever races the check, the final move has only the sandbox
-user's own permissions.
+This module is the one implementation under every file front end (``upload-files`` and
+``download-file``, the chunked ``upload-*``/``download-*`` messages, REST ``PUT``/``GET
+…/files/{path}``, ``sandboxd cp``). Its streaming API:
 
-Downloads run ``cat`` as the sandbox's user, so they can read only what the sandbox's
-own commands could.
+- :func:`upload_stream` takes an async iterable of bytes (one file's content, or a tar
+  archive) and places it at a path; :func:`upload_files` does the same for the small
+  files of one ``upload-files`` request.
+- :func:`open_download` yields a :class:`Download` whose :meth:`Download.chunks` are the
+  bytes of a file, or a tar of a directory.
+
+Both are bounded: memory is one chunk at a time (the sandbox's stdin or stdout pipe
+gives backpressure), sizes and entry counts are capped by ``[limits]``.
+
+Security: the daemon never has root follow a path the sandbox can change. Nothing is
+written with the engine's archive API (which extracts as root). An upload is a tar
+stream *the daemon writes* (:mod:`sandboxd.tarstream`: checked names, only files,
+directories and symlinks), fed through ``docker exec`` stdin to a helper that runs *as
+the sandbox's user*: it extracts into a fresh staging directory, checks every
+destination (never through or over a symlink, never outside the working directory),
+then moves everything into place. Whatever a sandbox process races, each step has only
+the sandbox user's own permissions. Uploads are all-or-nothing: the helper moves
+anything only after the daemon's final "commit" entry arrived, and the staging
+directory is removed on every outcome. Downloads run ``cat``/``tar`` as the sandbox's
+user, so they read only what the sandbox's own commands could.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import io
 import posixpath
-import secrets
+import re
 import tarfile
-from dataclasses import dataclass
-from typing import Any
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterable, AsyncIterator
+
+import trio
 
 from .config import LimitsConfig
-from .errors import BadRequest, LimitExceeded, NotFound
+from .engine import STDERR, STDOUT, DockerEngine, ExecStream, FrameParser
+from .errors import BadRequest, DockerError, Forbidden, LimitExceeded, NotFound, QuotaExceeded, SandboxdError
+from .tarstream import END_OF_ARCHIVE, TarRewriter, check_name, header, padding
 
-_STAGING_ROOT = "/tmp"
+#: In the helper's staging directory: the upload itself, and the commit marker.
+_STAGED, _COMMIT = "c", "ok"
+_CHUNK = 256 * 1024
 
-# $1 staging dir, $2 destination dir, then relative paths. Exit 4 with "REFUSED path" on
-# a path that would leave the destination.
-_PLACE_SCRIPT = r"""
-staging=$1; dest=$2; shift 2
-refuse() { echo "REFUSED $1"; rm -rf -- "$staging"; exit 4; }
-mkdir -p -- "$dest" && cd -- "$dest" || { echo "NODEST"; rm -rf -- "$staging"; exit 3; }
-root=$(pwd -P)
-for rel in "$@"; do
-  d=$(dirname -- "$rel")
-  while [ ! -e "$d" ] && [ ! -L "$d" ] && [ "$d" != "." ]; do d=$(dirname -- "$d"); done
-  real=$(cd -- "$d" 2>/dev/null && pwd -P) || refuse "$rel"
-  if [ "$root" != / ]; then case "$real/" in "$root"/*) ;; *) refuse "$rel" ;; esac; fi
-  [ -L "$rel" ] && refuse "$rel"
-  [ -d "$rel" ] && refuse "$rel"
-done
-for rel in "$@"; do
-  mkdir -p -- "$(dirname -- "$rel")" && mv -f -- "$staging/$rel" "$rel" || { echo "FAILED $rel"; rm -rf -- "$staging"; exit 5; }
-done
-rm -rf -- "$staging"
+# Runs as the sandbox's user. $1 root (the working directory), $2 destination relative to
+# it, $3 a name to nest under when the destination is an existing directory (docker cp).
+# stdin: a tar holding c (the upload) and, last, ok (the daemon's commit).
+_UPLOAD_SCRIPT = r"""
+root=$1 dest=$2 alt=$3
+refuse() { echo "REFUSED $1 $2"; exit 4; }
+cd -- "$root" 2>/dev/null || { echo "NOROOT"; exit 3; }
+top=$(pwd -P)
+staging=$(mktemp -d "$top/.sandboxd-upload-XXXXXX" 2>/dev/null) ||
+  staging=$(mktemp -d "${TMPDIR:-/tmp}/.sandboxd-upload-XXXXXX") || exit 3
+trap 'rm -rf -- "$staging"' EXIT
+trap 'exit 129' HUP INT TERM PIPE
+tar -x -p -f - -C "$staging" || exit 5
+[ -e "$staging/ok" ] || { echo "ABORTED"; exit 9; }
+src=$staging/c
+[ -e "$src" ] || [ -L "$src" ] || mkdir -- "$src"
+d=$dest
+if [ -n "$alt" ] && [ -d "$d" ] && [ ! -L "$d" ]; then d=$d/$alt; fi
+a=$(dirname -- "$d")
+while [ ! -e "$a" ] && [ ! -L "$a" ]; do a=$(dirname -- "$a"); done
+real=$(cd -- "$a" 2>/dev/null && pwd -P) || refuse outside "$d"
+if [ "$top" != / ]; then case "$real/" in "$top"/*) ;; *) refuse outside "$d" ;; esac; fi
+check() {
+  if [ -L "$2" ]; then refuse symlink "$2"; fi
+  if [ -d "$1" ] && [ ! -L "$1" ]; then
+    [ -e "$2" ] || return 0
+    [ -d "$2" ] || refuse file "$2"
+    for e in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+      if [ -e "$e" ] || [ -L "$e" ]; then check "$e" "$2/${e##*/}"; fi
+    done
+  elif [ -d "$2" ]; then refuse directory "$2"
+  fi
+  return 0
+}
+place() {
+  if [ -d "$1" ] && [ ! -L "$1" ] && [ -d "$2" ]; then
+    for e in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+      if [ -e "$e" ] || [ -L "$e" ]; then place "$e" "$2/${e##*/}" || return 1; fi
+    done
+  else
+    mv -f -- "$1" "$2"
+  fi
+}
+check "$src" "$d"
+mkdir -p -- "$(dirname -- "$d")" && place "$src" "$d" || exit 5
+echo "PLACED $d"
 """
+
+# Runs as the sandbox's user. $1 the path. Prints one header line, then the content:
+# "F size mode mtime" and the file's bytes, or "D mode mtime" and a tar of the directory.
+_DOWNLOAD_SCRIPT = r"""
+p=$1
+[ -e "$p" ] || { echo "no such file or directory" >&2; exit 2; }
+[ -r "$p" ] || { echo "permission denied" >&2; exit 13; }
+if [ -d "$p" ]; then
+  cd -- "$p" 2>/dev/null || { echo "permission denied" >&2; exit 13; }
+  printf 'D %s\n' "$(stat -L -c '%a %Y' -- .)"
+  exec tar -c -f - .
+elif [ -f "$p" ]; then
+  printf 'F %s\n' "$(stat -L -c '%s %a %Y' -- "$p")"
+  exec cat -- "$p"
+fi
+echo "not a regular file or directory" >&2; exit 2
+"""
+
+_REFUSALS = {
+    "outside": "would be written outside the working directory",
+    "symlink": "is a symlink (uploads never write through or over a symlink, nor outside the working directory)",
+    "file": "is a file, and the upload puts a directory there",
+    "directory": "is a directory, and the upload puts a file there",
+}
+_NO_SPACE = re.compile(rb"No space left on device|Disk quota exceeded")
 
 
 @dataclass(frozen=True)
@@ -58,17 +129,21 @@ class UploadFile:
     relative: str
     content: bytes
     mode: int
+    mtime: float | None = None
 
 
 def parse_files(files: Any, workdir: str, limits: LimitsConfig, where: str = "upload-files") -> list[UploadFile]:
-    """Check an upload request's ``files`` object.
+    """Check an upload request's ``files`` object, every name before anything is written.
 
     Raises:
-        BadRequest: malformed, or a path outside ``workdir`` (absolute elsewhere, "..").
-        LimitExceeded: a file or the whole request is over the configured caps.
+        BadRequest: malformed, a control character in a name, or a path outside
+            ``workdir`` (absolute elsewhere, "..").
+        LimitExceeded: too many entries, or a file or the whole request over the caps.
     """
     if not isinstance(files, dict) or not files:
         raise BadRequest(f"{where}: files must be a non-empty object of path: content")
+    if len(files) > limits.upload_max_entries:
+        raise LimitExceeded(f"{where}: more than {limits.upload_max_entries} files in one request")
     out, total = [], 0
     for path, spec in files.items():
         relative = relative_path(path, workdir, where)
@@ -76,25 +151,8 @@ def parse_files(files: Any, workdir: str, limits: LimitsConfig, where: str = "up
         if isinstance(spec, str):
             content = spec.encode("utf-8")
         elif isinstance(spec, dict) and isinstance(spec.get("content"), str):
-            encoding = spec.get("encoding")
-            if encoding == "base64":
-                try:
-                    content = base64.b64decode(spec["content"], validate=True)
-                except (binascii.Error, ValueError):
-                    raise BadRequest(f"{where}: {path}: content is not valid base64") from None
-            elif encoding in (None, "utf-8"):
-                content = spec["content"].encode("utf-8")
-            else:
-                raise BadRequest(f"{where}: {path}: encoding must be 'base64' or absent")
-            raw_mode = spec.get("mode", 0o644)
-            if isinstance(raw_mode, str):
-                try:
-                    raw_mode = int(raw_mode, 8)
-                except ValueError:
-                    raise BadRequest(f"{where}: {path}: mode must be octal like '755' or a number") from None
-            if not isinstance(raw_mode, int) or isinstance(raw_mode, bool) or not 0 <= raw_mode <= 0o777:
-                raise BadRequest(f"{where}: {path}: mode must be between 0 and 0o777")
-            mode = raw_mode
+            content = _content(spec, path, where)
+            mode = parse_mode(spec.get("mode", 0o644), f"{where}: {path}")
         else:
             raise BadRequest(f"{where}: {path}: expected text or {{content, encoding?, mode?}}")
         if len(content) > limits.upload_max_file_bytes:
@@ -106,11 +164,40 @@ def parse_files(files: Any, workdir: str, limits: LimitsConfig, where: str = "up
     return out
 
 
+def _content(spec: dict[str, Any], path: str, where: str) -> bytes:
+    encoding = spec.get("encoding")
+    if encoding == "base64":
+        try:
+            return base64.b64decode(spec["content"], validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(f"{where}: {path}: content is not valid base64") from None
+    if encoding in (None, "utf-8"):
+        return str(spec["content"]).encode("utf-8")
+    raise BadRequest(f"{where}: {path}: encoding must be 'base64' or absent")
+
+
+def parse_mode(raw: Any, where: str) -> int:
+    """A permission mode given as an octal string (``"755"``) or a number."""
+    if isinstance(raw, str):
+        try:
+            raw = int(raw, 8)
+        except ValueError:
+            raise BadRequest(f"{where}: mode must be octal like '755' or a number") from None
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= 0o777:
+        raise BadRequest(f"{where}: mode must be between 0 and 0o777")
+    return raw
+
+
 def relative_path(path: Any, workdir: str, where: str) -> str:
-    if not isinstance(path, str) or not path or "\x00" in path:
+    """``path`` relative to ``workdir``; absolute paths must be inside it.
+
+    Raises:
+        BadRequest: not a string, a control character, a ``..`` component, absolute
+            outside ``workdir``, or naming the working directory itself.
+    """
+    if not isinstance(path, str):
         raise BadRequest(f"{where}: invalid path {path!r}")
-    if ".." in path.split("/"):
-        raise BadRequest(f"{where}: {path}: '..' is not allowed")
+    check_name(path.lstrip("/") or ".", where)
     if path.startswith("/"):
         root = posixpath.normpath(workdir)
         norm = posixpath.normpath(path)
@@ -123,78 +210,313 @@ def relative_path(path: Any, workdir: str, where: str) -> str:
     return relative
 
 
-def build_archive(staging: str, files: list[UploadFile], uid: int, gid: int) -> bytes:
-    """An in-memory tar of ``files`` under ``staging/``, owned by the sandbox user."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        dirs = {staging}
-        for f in files:
-            parts = f.relative.split("/")[:-1]
-            for i in range(len(parts)):
-                dirs.add(posixpath.join(staging, *parts[: i + 1]))
-        for d in sorted(dirs):
-            info = tarfile.TarInfo(d)
-            info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o700, uid, gid
-            tar.addfile(info)
-        for f in files:
-            info = tarfile.TarInfo(posixpath.join(staging, f.relative))
-            info.size, info.mode, info.uid, info.gid = len(f.content), f.mode, uid, gid
-            tar.addfile(info, io.BytesIO(f.content))
-    return buf.getvalue()
-
-
-async def upload(hub: Any, sandbox: Any, files: list[UploadFile], workdir: str) -> list[str]:
-    """Write ``files`` into ``workdir`` of ``sandbox``; return their absolute paths."""
-    user = hub.config.sandbox.user or None
-    uid, gid = await user_ids(hub, sandbox, user)
-    staging = f".sandboxd-upload-{secrets.token_hex(8)}"
-    await hub.engine.put_archive(sandbox.id, _STAGING_ROOT, build_archive(staging, files, uid, gid))
-    result = await hub.run_quietly(
-        sandbox.id,
-        ["/bin/sh", "-c", _PLACE_SCRIPT, "sandboxd-upload", f"{_STAGING_ROOT}/{staging}", workdir,
-         *(f.relative for f in files)],
-        user=user,
-    )
-    said = result.stdout.decode("utf-8", "replace").strip()
-    if result.exit_code == 4 and said.startswith("REFUSED "):
-        raise BadRequest(f"upload-files: {said[8:]} would be written outside the working directory {workdir}")
-    if result.exit_code != 0:
-        detail = said or result.stderr.decode("utf-8", "replace").strip() or f"exit {result.exit_code}"
-        raise BadRequest(f"upload-files: could not write the files: {detail}")
-    return [posixpath.join(workdir, f.relative) for f in files]
-
-
-async def user_ids(hub: Any, sandbox: Any, user: str | None) -> tuple[int, int]:
-    if sandbox.user_ids is None:
-        result = await hub.run_quietly(sandbox.id, ["/bin/sh", "-c", "id -u; id -g"], user=user)
-        try:
-            uid, gid = (int(x) for x in result.stdout.split())
-        except ValueError:
-            raise BadRequest("upload-files: cannot tell the sandbox user's id (no `id` in the image?)") from None
-        sandbox.user_ids = (uid, gid)
-    return sandbox.user_ids
-
-
-async def workdir_of(hub: Any, sandbox: Any) -> str:
+async def workdir_of(engine: DockerEngine, sandbox: Any) -> str:
     """The sandbox's working directory (the image's WORKDIR, else /)."""
     if sandbox.workdir is None:
-        info = await hub.engine.inspect_container(sandbox.id)
+        info = await engine.inspect_container(sandbox.id)
         sandbox.workdir = (info.get("Config") or {}).get("WorkingDir") or "/"
     return sandbox.workdir
 
 
-async def download(hub: Any, sandbox: Any, path: str, limits: LimitsConfig) -> bytes:
-    """The bytes of ``path`` (relative to the workdir, or absolute), read as the sandbox user."""
-    if not isinstance(path, str) or not path or "\x00" in path:
-        raise BadRequest("download-file: invalid path")
-    workdir = await workdir_of(hub, sandbox)
-    full = path if path.startswith("/") else posixpath.join(workdir, path)
-    result = await hub.run_quietly(
-        sandbox.id, ["/bin/sh", "-c", '[ -f "$1" ] || { echo "not a file" >&2; exit 2; }; exec cat -- "$1"', "sh", full],
-        user=hub.config.sandbox.user or None, max_output=limits.download_max_bytes + 1,
+# --- uploads ------------------------------------------------------------------------------
+
+
+async def upload_files(
+    engine: DockerEngine, sandbox: Any, files: list[UploadFile], *, workdir: str, user: str | None
+) -> list[str]:
+    """Write checked ``files`` (from :func:`parse_files`) into ``workdir``, all or nothing.
+
+    Returns their absolute paths. Raises as :func:`upload_stream`.
+    """
+    async def archive() -> AsyncIterator[bytes]:
+        dirs = sorted({"/".join(f.relative.split("/")[: i + 1])
+                       for f in files for i in range(f.relative.count("/"))})
+        yield header(_STAGED, kind=tarfile.DIRTYPE, mode=0o755, mtime=_now())
+        for d in dirs:
+            yield header(f"{_STAGED}/{d}", kind=tarfile.DIRTYPE, mode=0o755, mtime=_now())
+        for f in files:
+            yield header(f"{_STAGED}/{f.relative}", size=len(f.content), mode=f.mode, mtime=f.mtime or _now())
+            yield f.content + padding(len(f.content))
+        yield _commit()
+
+    await _place(engine, sandbox, user, workdir, ".", "", archive(), "upload-files")
+    return [posixpath.join(workdir, f.relative) for f in files]
+
+
+async def upload_stream(
+    engine: DockerEngine, sandbox: Any, path: str, body: AsyncIterable[bytes], *,
+    user: str | None, limits: LimitsConfig, workdir: str | None = None, archive: bool = False,
+    size: int | None = None, mode: int = 0o644, mtime: float | None = None, nest: str = "",
+) -> str:
+    """Stream ``body`` into the sandbox at ``path``; return the absolute path written.
+
+    Args:
+        path: relative to ``workdir`` (default: the sandbox's working directory), or
+            absolute inside it.
+        body: the bytes, in chunks of any size. Read once, one chunk at a time.
+        archive: ``body`` is a tar; its entries are placed in the directory ``path``
+            (merged into it if it exists). Otherwise ``body`` is one file's content,
+            exactly ``size`` bytes, written with ``mode`` and ``mtime``.
+        nest: docker cp manners: when ``path`` is an existing directory, place the
+            upload at ``path/nest`` instead.
+
+    Nothing is in place until the whole body arrived and was accepted; on any failure
+    (including cancellation) nothing is written and the staging directory is removed.
+
+    Raises:
+        BadRequest: a bad name, a path outside the working directory or through a
+            symlink, a malformed archive, ``size`` not matching the body, or a write
+            the sandbox user may not make.
+        LimitExceeded: over ``limits.transfer_max_bytes`` or ``upload_max_entries``.
+        QuotaExceeded: the sandbox's disk is full.
+        SandboxStopped: the sandbox is not running.
+    """
+    workdir = workdir or await workdir_of(engine, sandbox)
+    if nest:
+        check_name(nest, "upload")
+        if "/" in nest:
+            raise BadRequest(f"upload: {nest}: a nest name is a single path component")
+    dest = relative_path(path, workdir, "upload") if path not in ("", ".", "./") else "."
+    if archive:
+        stream = _rewritten(body, limits)
+    else:
+        if size is None or size < 0:
+            raise BadRequest("upload: the size of a file upload must be given")
+        if size > limits.transfer_max_bytes:
+            raise LimitExceeded(f"upload: larger than {limits.transfer_max_bytes} bytes")
+        stream = _one_file(body, size, mode, mtime)
+    placed = await _place(engine, sandbox, user, workdir, dest, nest, stream, "upload")
+    return posixpath.normpath(posixpath.join(workdir, placed))
+
+
+async def _one_file(body: AsyncIterable[bytes], size: int, mode: int, mtime: float | None) -> AsyncIterator[bytes]:
+    yield header(_STAGED, size=size, mode=mode, mtime=_now() if mtime is None else mtime)
+    got = 0
+    async for chunk in body:
+        got += len(chunk)
+        if got > size:
+            raise BadRequest(f"upload: more than the announced {size} bytes")
+        yield chunk
+    if got != size:
+        raise BadRequest(f"upload: the body ended after {got} of the announced {size} bytes")
+    yield padding(size) + _commit()
+
+
+async def _rewritten(body: AsyncIterable[bytes], limits: LimitsConfig) -> AsyncIterator[bytes]:
+    rewriter = TarRewriter(_STAGED, max_entries=limits.upload_max_entries, max_bytes=limits.transfer_max_bytes)
+    yield header(_STAGED, kind=tarfile.DIRTYPE, mode=0o755, mtime=_now())
+    async for chunk in body:
+        if out := rewriter.feed(chunk):
+            yield out
+    rewriter.finish()
+    yield _commit()
+
+
+def _commit() -> bytes:
+    return header(_COMMIT) + END_OF_ARCHIVE
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass
+class _Output:
+    """What a helper wrote (bounded), and whether it ended."""
+
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    done: trio.Event = field(default_factory=trio.Event)
+
+    async def collect(self, stream: ExecStream, writer: trio.CancelScope) -> None:
+        parser = FrameParser()
+        try:
+            while data := await stream.receive_some():
+                for sid, payload in parser.feed(data):
+                    buf = self.stdout if sid == STDOUT else self.stderr if sid == STDERR else None
+                    if buf is not None and len(buf) < 65536:
+                        buf += payload
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            self.done.set()
+            writer.cancel()  # the helper ended: anything still being written has no reader
+
+
+async def _place(
+    engine: DockerEngine, sandbox: Any, user: str | None, root: str, dest: str, nest: str,
+    archive: AsyncIterator[bytes], where: str,
+) -> str:
+    """Feed ``archive`` to the upload helper; return where it placed the upload (relative)."""
+    exec_id = await engine.exec_create(
+        sandbox.id, ["/bin/sh", "-c", _UPLOAD_SCRIPT, "sandboxd-upload", root, dest, nest], user=user, stdin=True
     )
-    if result.exit_code != 0:
-        raise NotFound(f"no such file in the sandbox: {path}")
-    if len(result.stdout) > limits.download_max_bytes:
-        raise LimitExceeded(f"download-file: {path} is larger than {limits.download_max_bytes} bytes")
-    return result.stdout
+    out = _Output()
+    timeout = engine.config.call_timeout_seconds
+    async with engine.open_exec_stream(exec_id) as stream, trio.open_nursery() as nursery:
+        writer = trio.CancelScope()
+        nursery.start_soon(out.collect, stream, writer)
+        try:
+            with writer:
+                async for chunk in archive:
+                    with trio.fail_after(timeout):
+                        await stream.send_all(chunk)
+                await stream.send_eof()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass  # the helper ended early; what it said explains why
+        except BaseException as exc:
+            # Abort: stdin ends without the commit entry, so the helper writes nothing and
+            # removes its staging directory. Wait for that, briefly, whatever happened.
+            with trio.CancelScope(shield=True), trio.move_on_after(10):
+                try:
+                    await stream.send_eof()
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    pass
+                await out.done.wait()
+            if isinstance(exc, trio.TooSlowError):
+                raise DockerError(f"the sandbox stopped taking data for {timeout:g} s", op=where) from None
+            raise
+        with trio.move_on_after(timeout):
+            await out.done.wait()
+    code = await _exit_code(engine, exec_id)
+    said = out.stdout.decode("utf-8", "replace").strip().splitlines()
+    if code == 0 and said and said[-1].startswith("PLACED "):
+        return said[-1][7:]
+    raise _upload_error(code, said, bytes(out.stderr), where, root)
+
+
+def _upload_error(code: int | None, said: list[str], stderr: bytes, where: str, root: str) -> SandboxdError:
+    if _NO_SPACE.search(stderr):
+        return QuotaExceeded(f"{where}: the sandbox's disk is full (no space left for the upload)")
+    last = said[-1] if said else ""
+    if code == 4 and last.startswith("REFUSED "):
+        _, reason, path = last.split(" ", 2)
+        text = _REFUSALS.get(reason, "cannot be written").replace("the working directory", f"the working directory {root}")
+        return BadRequest(f"{where}: {path.removeprefix('./')} {text}")
+    if code == 3:
+        return BadRequest(f"{where}: the working directory {root} is not usable by the sandbox user")
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    detail = lines[-1] if lines else last or f"exit {code}"
+    return BadRequest(f"{where}: could not write the files as the sandbox user: {detail}")
+
+
+async def _exit_code(engine: DockerEngine, exec_id: str) -> int | None:
+    """The helper's exit code (recorded just after its output closes)."""
+    for _ in range(50):
+        info = await engine.exec_inspect(exec_id)
+        if not info.get("Running"):
+            return info.get("ExitCode")
+        await trio.sleep(0.02)
+    return None
+
+
+# --- downloads ------------------------------------------------------------------------------
+
+
+@dataclass
+class Download:
+    """One download in progress: what it is, then its bytes through :meth:`chunks`.
+
+    ``kind`` is ``"file"`` (the chunks are its bytes; ``size`` is known) or
+    ``"directory"`` (the chunks are a tar of its contents, names relative to it;
+    ``size`` is None).
+    """
+
+    path: str
+    kind: str
+    mode: int
+    mtime: int
+    size: int | None
+    _stream: ExecStream
+    _exec_id: str
+    _engine: DockerEngine
+    _max_bytes: int
+    _first: bytes
+    _parser: FrameParser
+    _stderr: bytearray = field(default_factory=bytearray)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The content, a chunk at a time (at most 256 KiB each); read it once.
+
+        Raises:
+            LimitExceeded: a directory's tar passed ``max_bytes``.
+            BadRequest: reading failed part-way (the last chunks are missing).
+        """
+        total = 0
+        pending: list[bytes] = [self._first] if self._first else []
+        while True:
+            for chunk in pending:
+                total += len(chunk)
+                if total > self._max_bytes:
+                    raise LimitExceeded(f"download: {self.path} is larger than {self._max_bytes} bytes")
+                yield chunk
+            data = await self._stream.receive_some(_CHUNK)
+            if not data:
+                break
+            pending = []
+            for sid, payload in self._parser.feed(data):
+                if sid == STDOUT:
+                    pending.append(bytes(payload))
+                elif sid == STDERR and len(self._stderr) < 65536:
+                    self._stderr += payload
+        code = await _exit_code(self._engine, self._exec_id)
+        if code != 0:
+            detail = self._stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit {code}"]
+            raise BadRequest(f"download: reading {self.path} failed part-way: {detail[0]}")
+
+
+@asynccontextmanager
+async def open_download(
+    engine: DockerEngine, sandbox: Any, path: str, *, user: str | None, max_bytes: int,
+    workdir: str | None = None,
+) -> AsyncIterator[Download]:
+    """Start reading ``path`` as the sandbox's user; yield a :class:`Download`.
+
+    ``path`` is relative to ``workdir`` (default: the sandbox's working directory) or
+    absolute; a ``..`` component or a control character is refused.
+
+    Raises (on entry, before any content):
+        BadRequest: an invalid path.
+        NotFound: no such file or directory, or not a regular file or directory.
+        Forbidden: the sandbox user cannot read it.
+        LimitExceeded: a file larger than ``max_bytes``.
+        SandboxStopped: the sandbox is not running.
+    """
+    if not isinstance(path, str) or not path:
+        raise BadRequest("download: invalid path")
+    check_name(path.lstrip("/") or ".", "download")
+    full = posixpath.normpath(path if path.startswith("/") else posixpath.join(workdir or await workdir_of(engine, sandbox), path))
+    exec_id = await engine.exec_create(sandbox.id, ["/bin/sh", "-c", _DOWNLOAD_SCRIPT, "sandboxd-download", full], user=user)
+    async with engine.open_exec_stream(exec_id) as stream:
+        parser, head, stderr = FrameParser(), bytearray(), bytearray()
+        with trio.fail_after(engine.config.call_timeout_seconds):
+            while b"\n" not in head and len(head) < 4096:
+                data = await stream.receive_some(_CHUNK)
+                if not data:
+                    break
+                for sid, payload in parser.feed(data):
+                    (head if sid == STDOUT else stderr).extend(payload)
+        line, _, rest = bytes(head).partition(b"\n")
+        fields = line.split()
+        if not _ or len(fields) not in (3, 4) or fields[0] not in (b"F", b"D"):
+            code = await _exit_code(engine, exec_id)
+            if code == 13:
+                raise Forbidden(f"download: the sandbox user cannot read {path}")
+            raise NotFound(f"no such file or directory in the sandbox: {path}")
+        try:
+            numbers = [int(fields[-2], 8), int(fields[-1])]
+            size = int(fields[1]) if fields[0] == b"F" else None
+        except ValueError:
+            raise NotFound(f"no such file or directory in the sandbox: {path}") from None
+        if size is not None and size > max_bytes:
+            raise LimitExceeded(f"download: {path} is larger than {max_bytes} bytes")
+        yield Download(full, "file" if size is not None else "directory", numbers[0], numbers[1], size,
+                       stream, exec_id, engine, max_bytes, rest, parser, stderr)
+
+
+async def download(engine: DockerEngine, sandbox: Any, path: str, *, user: str | None, max_bytes: int) -> bytes:
+    """The whole content of the file ``path`` (for ``download-file``)."""
+    async with open_download(engine, sandbox, path, user=user, max_bytes=max_bytes) as got:
+        if got.kind != "file":
+            raise BadRequest(f"download-file: {path} is a directory (download-start can fetch it as a tar)")
+        return b"".join([chunk async for chunk in got.chunks()])

@@ -34,10 +34,8 @@ class Sandbox:
     ephemeral: bool = False
     owner: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
-    #: Learnt on first use (see sandboxd.files): the working directory, and the
-    #: numeric uid/gid commands run as.
+    #: Learnt on first use (see sandboxd.files): the working directory.
     workdir: str | None = field(default=None, compare=False)
-    user_ids: tuple[int, int] | None = field(default=None, compare=False)
     #: Idle time after which the sandbox is removed (0: never).
     ttl_seconds: float = 0.0
     #: Last time (monotonic) an execution ended or the sandbox was created/adopted.

@@ -179,7 +179,8 @@ class Session:
             await self.send_event("files-uploaded", p.with_ref({"containerId": sandbox.id, "paths": paths}, m.ref))
         elif isinstance(m, p.DownloadFile):
             sandbox = await hub.open_sandbox(me, m.container_id, "download")
-            content = await files.download(hub, sandbox, m.path, hub.config.limits)
+            content = await files.download(hub.engine, sandbox, m.path, user=hub.config.sandbox.user or None,
+                                           max_bytes=hub.config.limits.download_max_bytes)
             await self.send_event("file-downloaded", p.with_ref({
                 "containerId": sandbox.id, "path": m.path, "size": len(content),
                 "content": base64.b64encode(content).decode("ascii"), "encoding": "base64",
@@ -366,11 +367,12 @@ class Session:
                 del self._tailers[execution_id]
 
     async def _upload(self, sandbox: Any, spec: Any, workdir: str | None) -> list[str]:
-        workdir = workdir or await files.workdir_of(self.hub, sandbox)
+        workdir = workdir or await files.workdir_of(self.hub.engine, sandbox)
         if not workdir.startswith("/"):
             raise BadRequest("upload-files: workdir must be an absolute path")
         parsed = files.parse_files(spec, workdir, self.hub.config.limits)
-        return await files.upload(self.hub, sandbox, parsed, workdir)
+        return await files.upload_files(self.hub.engine, sandbox, parsed, workdir=workdir,
+                                        user=self.hub.config.sandbox.user or None)
 
     async def _attachable(self, execution_id: str) -> dict[str, Any]:
         """The record of an execution this principal may watch; others look unknown."""

@@ -21,7 +21,7 @@ import requests.exceptions
 import trio
 
 from ..config import DockerConfig
-from ..errors import DockerError, EngineUnavailable, NotFound, SandboxdError
+from ..errors import DockerError, EngineUnavailable, NotFound, SandboxdError, SandboxStopped
 from ..plugin_types import RunResult, SandboxOptions
 from ._demux import STDERR, STDOUT, FrameParser
 from ._stream import connect_engine, default_engine_url, open_exec_stream
@@ -212,12 +212,6 @@ class DockerEngine:
         except NotFound:
             pass
 
-    async def put_archive(self, container_id: str, path: str, data: bytes) -> None:
-        """Extract the tar ``data`` at ``path`` in the container (the Engine's archive API)."""
-        ok = await self._call("archive put", "put_archive", container_id, path, data)
-        if not ok:
-            raise DockerError("the engine refused the archive", op="archive put")
-
     def is_ours(self, container: Mapping[str, Any]) -> bool:
         labels = (container.get("Config") or {}).get("Labels") or container.get("Labels") or {}
         return labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_INSTANCE) == self.config.instance
@@ -235,19 +229,26 @@ class DockerEngine:
         stdin: bool = False,
         tty: bool = False,
     ) -> str:
-        created = await self._call(
-            "exec create",
-            "exec_create",
-            container_id,
-            list(command),
-            stdout=True,
-            stderr=True,
-            stdin=stdin,
-            tty=tty,
-            environment=dict(env or {}),
-            workdir=workdir or None,
-            user=user or "",
-        )
+        try:
+            created = await self._call(
+                "exec create",
+                "exec_create",
+                container_id,
+                list(command),
+                stdout=True,
+                stderr=True,
+                stdin=stdin,
+                tty=tty,
+                environment=dict(env or {}),
+                workdir=workdir or None,
+                user=user or "",
+            )
+        except DockerError as exc:
+            if type(exc) is DockerError and "is not running" in exc.message:
+                raise SandboxStopped(
+                    "the sandbox is not running (stopped or killed outside sandboxd); remove it and create another"
+                ) from None
+            raise
         return created["Id"]
 
     async def exec_resize(self, exec_id: str, cols: int, rows: int) -> None:

@@ -6,6 +6,7 @@ import base64
 import os
 
 import pytest
+import trio
 
 from sandboxd.client import open_client
 from sandboxd.errors import SandboxdError
@@ -60,7 +61,7 @@ async def test_writes_through_symlinks_leading_out_are_refused_and_write_nothing
     listing = container.exec_run(["sh", "-c", "cat /etc/passwd; ls /etc; ls /tmp; ls ok"], user="root").output
     assert b"pwned" not in listing and b"new-file" not in listing and b"target" not in listing
     assert b"fine" not in listing  # nothing at all was written
-    assert b".sandboxd-upload" not in listing  # staging cleaned up
+    assert b".sandboxd-upload" not in container.exec_run(["ls", "-a", "/home/sandbox"]).output  # staging removed
 
 
 async def test_oversized_uploads_are_refused(make_daemon):
@@ -95,3 +96,58 @@ def test_cp_both_ways(daemon, tmp_path):
     back = tmp_path / "back.py"
     down = daemon.cli("cp", f"{sandbox}:/home/sandbox/code/script.py", str(back))
     assert down.returncode == 0 and back.read_bytes() == local.read_bytes()
+
+
+# As the sandbox user: once the daemon has begun placing an upload's files, atomically
+# exchange the staged directory "d" for a symlink to /etc (renameat2 RENAME_EXCHANGE).
+_SWAP_STAGING_FOR_ETC = r"""
+import ctypes, glob, os
+libc = ctypes.CDLL(None, use_errno=True)
+while True:
+    for d in glob.glob("/tmp/.sandboxd-upload-*/d") + glob.glob("/home/sandbox/.sandboxd-upload-*/c/d"):
+        if os.path.exists(d + "/f05") and not os.path.islink(d):
+            link = d + ".link"
+            try:
+                os.symlink("/etc", link)
+            except OSError:
+                continue
+            libc.renameat2(-100, link.encode(), -100, d.encode(), 2)
+"""
+
+
+async def test_a_sandbox_racing_an_upload_cannot_make_it_write_into_root_owned_dirs(client, docker_client):
+    sandbox = (await client.call("create-container", {"image": BASE_IMAGE}))["containerId"]
+    attacker = await client.call("execute-command", {
+        "containerId": sandbox, "command": ["python3", "-c", _SWAP_STAGING_FOR_ETC], "timeout": 120})
+    files = {f"d/f{i:02}": "pwned\n" * 1000 for i in range(100)}
+    outcomes = []
+    for _ in range(5):
+        try:
+            with trio.fail_after(60):
+                await client.call("upload-files", {"containerId": sandbox, "files": files})
+            outcomes.append("ok")
+        except SandboxdError as exc:
+            outcomes.append(exc.code)
+    await client.call("kill", {"executionId": attacker["executionId"], "signal": "KILL"})
+    container = docker_client.containers.get(sandbox)
+    planted = container.exec_run(["sh", "-c", "ls /etc | grep -c '^f[0-9][0-9]$'"], user="root").output
+    assert planted.strip() == b"0", f"files written into /etc (uploads: {outcomes})"
+    assert set(outcomes) <= {"ok", "BAD_REQUEST"}, outcomes
+
+
+async def test_uploads_are_all_or_nothing_and_name_checks_come_first(client, sandbox, docker_client):
+    for bad in ("ok/new\nline", "tab\there", "del\x7f"):
+        with pytest.raises(SandboxdError) as info:
+            await client.call("upload-files", {"containerId": sandbox, "files": {"fine.txt": "x", bad: "y"}})
+        assert info.value.code == "BAD_REQUEST" and "control characters" in info.value.message
+    await run(client, sandbox, ["sh", "-c", "mkdir -p taken/dir"])
+    with pytest.raises(SandboxdError) as info:  # the second file cannot be placed: the first is not either
+        await client.call("upload-files", {"containerId": sandbox, "files": {"first.txt": "x", "taken/dir": "y"}})
+    assert info.value.code == "BAD_REQUEST" and "is a directory" in info.value.message
+    listing = await run(client, sandbox, ["ls", "-a", "/home/sandbox", "/tmp"])
+    assert b"fine.txt" not in listing.stdout and b"first.txt" not in listing.stdout
+    assert b".sandboxd-upload" not in listing.stdout  # staging removed on every failure
+    docker_client.containers.get(sandbox).stop(timeout=0)
+    with pytest.raises(SandboxdError) as info:
+        await client.call("upload-files", {"containerId": sandbox, "files": {"late.txt": "x"}})
+    assert info.value.code == "SANDBOX_STOPPED"
