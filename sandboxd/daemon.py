@@ -12,6 +12,7 @@ import trio
 
 from .config import Config
 from .hub import open_hub
+from .lock import daemon_locks
 from .plugins import Plugins
 from .server import Server
 
@@ -51,13 +52,18 @@ async def serve_daemon(
 ) -> None:
     """Run the daemon until SIGINT or SIGTERM, then shut down gracefully.
 
-    A second signal during shutdown cancels everything at once.
+    The port is bound before the hub recovers anything from the store, so a daemon that
+    cannot listen changes nothing. A second signal during shutdown cancels everything at once.
+
+    Raises:
+        OSError: the port cannot be bound (in use, not permitted).
     """
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        listeners = await trio.open_tcp_listeners(config.server.port, host=config.server.host)
         async with open_hub(config, plugins) as hub:
             server = Server(hub)
             async with trio.open_nursery() as nursery:
-                port = await nursery.start(server.serve)
+                port = await nursery.start(server.serve, listeners)
                 task_status.started(port)
                 async for signum in signals:
                     log.info("received %s; shutting down", signal.Signals(signum).name)
@@ -76,4 +82,11 @@ async def _second_signal(signals: Any, scope: trio.CancelScope) -> None:
 
 
 def run(config: Config, plugins: Plugins | None = None) -> None:
-    trio.run(serve_daemon, config, plugins)
+    """Take the store and instance locks, then serve until stopped.
+
+    Raises:
+        LockHeld: another daemon uses the same store or instance (see :mod:`sandboxd.lock`).
+        OSError: a lock file cannot be created, or the port cannot be bound.
+    """
+    with daemon_locks(config):
+        trio.run(serve_daemon, config, plugins)

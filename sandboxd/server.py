@@ -47,8 +47,12 @@ class Server:
         self.origin_policy = OriginPolicy.from_config(hub.config, ())
         self.api = rest.open_api(hub, lambda: self.closing)
 
-    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+    async def serve(
+        self, listeners: list[trio.SocketListener] | None = None, *, task_status: Any = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Accept connections on ``listeners`` (default: bind ``server.host:port`` now)."""
+        if listeners is None:
+            listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
         ports = [listener.socket.getsockname()[1] for listener in listeners]  # type: ignore[attr-defined]
         self.origin_policy = OriginPolicy.from_config(self.hub.config, ports)
         log.info("listening on %s:%s", self.config.host, ports[0])
