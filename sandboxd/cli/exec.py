@@ -11,6 +11,7 @@ import typer
 
 from ..client import DaemonUnavailable, execute_request, open_client
 from ._errors import ExitCode
+from ._interrupts import forwarding_interrupts
 from ._options import UrlOpt
 from ._output import out
 
@@ -69,40 +70,52 @@ def exec_command(
     async def run_and_follow() -> int:
         written = {"stdout": 0, "stderr": 0}
         started: dict[str, Any] = {}
+        result = None
 
         def on_output(stream: str, data: bytes | memoryview) -> None:
             _write_output(stream, data)
             written[stream] += len(data)
 
-        async def attempt(client: Any) -> dict[str, Any]:
-            await client.use_binary_output()
-            if not started:
-                return await client.run(
-                    command, container_id=sandbox, image=image, env=environment or None,
-                    workdir=workdir, timeout=timeout, stdin=_read_stdin if interactive else None,
-                    on_output=on_output, on_accepted=started.update,
-                )
-            return await client.follow(started["executionId"], since=dict(written), on_output=on_output)
+        async with forwarding_interrupts() as interrupts:
 
-        result = await follow_with_reconnect(url, attempt, can_resume=lambda: bool(started) and not interactive)
-        return _exit_status(result)
+            def on_accepted(accepted: dict[str, Any], client: Any) -> None:
+                started.update(accepted)
+                interrupts.target(client, accepted["executionId"])
+
+            async def attempt(client: Any) -> dict[str, Any]:
+                await client.use_binary_output()
+                if not started:
+                    return await client.run(
+                        command, container_id=sandbox, image=image, env=environment or None,
+                        workdir=workdir, timeout=timeout, stdin=_read_stdin if interactive else None,
+                        on_output=on_output, on_accepted=lambda accepted: on_accepted(accepted, client),
+                    )
+                interrupts.target(client, started["executionId"])
+                return await client.follow(started["executionId"], since=dict(written), on_output=on_output)
+
+            result = await follow_with_reconnect(url, attempt, can_resume=lambda: bool(started) and not interactive)
+        status = interrupts.exit_status(result)
+        return _exit_status(result) if status is None else status
 
     async def run_with_terminal() -> int:
         from . import _terminal
 
         cols, rows = _terminal.terminal_size()
-        async with open_client(url) as client:
+        result = None
+        async with forwarding_interrupts() as interrupts, open_client(url) as client:
             await client.use_binary_output()
             request = execute_request(command, tty=True, stdin=interactive, cols=cols, rows=rows, **where)
             accepted = await client.call("execute-command", request)
             eid = accepted["executionId"]
+            interrupts.target(client, eid)
             async with trio.open_nursery() as nursery:
                 if interactive:
                     nursery.start_soon(_terminal.forward_keys, client, eid)
                 nursery.start_soon(_terminal.forward_resizes, client, eid)
                 result = await client.wait_complete(eid, _write_output)
                 nursery.cancel_scope.cancel()
-        return _exit_status(result)
+        status = interrupts.exit_status(result)
+        return _exit_status(result) if status is None else status
 
     if tty_ and os.isatty(0) and interactive:
         from ._terminal import raw_terminal

@@ -1,0 +1,76 @@
+"""``sandboxd kill`` and ``sandboxd wait``: stop or await an execution started elsewhere
+(``sandboxd exec`` without ``--follow``), with ``docker kill`` / ``docker wait`` manners."""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+import typer
+
+from ..client import Client, open_client
+from ._errors import ExitCode
+from ._options import UrlOpt
+from ._output import out
+
+#: Attach "from the end": no output is replayed, only how the execution ends.
+_AT_THE_END = {"stdout": 1 << 62, "stderr": 1 << 62}
+
+
+def kill(
+    execution_ids: List[str] = typer.Argument(..., metavar="EXEC_ID...", help="Executions to signal."),
+    signal: str = typer.Option(
+        "KILL", "--signal", "-s",
+        help="Signal name (with or without SIG) or number. KILL and TERM stop the command "
+        "and its whole process tree (TERM: KILL after the daemon's grace period); HUP, INT, "
+        "QUIT, USR1, USR2, CONT, STOP and WINCH are passed on.",
+    ),
+    url: UrlOpt = None,
+) -> None:
+    """Send a signal to a running execution (default KILL) and print its id."""
+    from . import run_async
+
+    sig: str | int = int(signal) if signal.isdigit() else signal
+
+    async def go() -> int:
+        async with open_client(url) as client:
+            for execution_id in execution_ids:
+                attached = await _attach_at_end(client, execution_id, follow=False)
+                if attached["status"] != "running":
+                    out.error(f"execution {execution_id} is not running (it ended: {attached['status']})")
+                    return ExitCode.ERROR
+                # Only sessions that started an execution or joined its sandbox may signal it.
+                await client.call("join-container", {"containerId": attached["containerId"]})
+                await client.call("kill", {"executionId": execution_id, "signal": sig})
+                out.result(execution_id, executionId=execution_id, signal=signal)
+        return ExitCode.OK
+
+    raise typer.Exit(run_async(go))
+
+
+def wait(
+    execution_id: str = typer.Argument(..., metavar="EXEC_ID", help="Execution to wait for."),
+    url: UrlOpt = None,
+) -> None:
+    """Wait until an execution ends; print its exit code and exit with it.
+
+    Like `exec --follow` without the output: 124 if it timed out, 125 if the daemon or
+    the sandbox failed.
+    """
+    from . import run_async
+    from .exec import _exit_status
+
+    async def go() -> int:
+        async with open_client(url) as client:
+            await _attach_at_end(client, execution_id, follow=True)
+            result = await client.wait_complete(execution_id, None)
+        code = result.get("exitCode")
+        if code is not None or out.json_mode:
+            out.result(str(code), **{k: v for k, v in result.items() if k != "ref"})
+        return _exit_status(result)
+
+    raise typer.Exit(run_async(go))
+
+
+async def _attach_at_end(client: Client, execution_id: str, *, follow: bool) -> dict[str, Any]:
+    return await client.call("attach-execution", {"executionId": execution_id, "since": _AT_THE_END,
+                                                  "follow": follow})
