@@ -83,6 +83,10 @@ class ExecutionRequest:
     #: A pseudo-terminal (one raw output stream), and its first size (cols, rows).
     tty: bool = False
     size: tuple[int, int] | None = None
+    #: Id of the client it belongs to (may talk to it without joining the sandbox).
+    started_by: str | None = None
+    #: When it was asked for (monotonic), for the start-latency metric.
+    requested_at: float = field(default_factory=time.monotonic)
 
 
 class Execution:
@@ -98,8 +102,8 @@ class Execution:
         self.reason: str | None = None
         self.truncated = False
         self.started_at = time.time()
-        #: When the request was accepted (monotonic), for the start-latency metric.
-        self.requested_at = time.monotonic()
+        #: When it was asked for (monotonic), for the start-latency metric.
+        self.requested_at = request.requested_at
         self.finished_at: float | None = None
         #: The starting session's live channel (None once it went away).
         self.live: Subscription | None = None
@@ -108,10 +112,8 @@ class Execution:
         #: Bytes of each stream written to the log so far (stream id -> offset).
         self.offsets = {STDOUT: 0, STDERR: 0}
         self.finished = trio.Event()
-        #: Set once the starter has been told the execution id (output may follow).
-        self.accepted = trio.Event()
-        #: Id of the session that started it.
-        self.started_by: str | None = None
+        #: Id of the client it belongs to.
+        self.started_by = request.started_by
         self._stop_reason: str | None = None
         self._stop = trio.Event()
         #: Set (with ``reason``) when the execution ended because something failed
@@ -301,6 +303,23 @@ class ExecutionManager:
         """Start the command; watchers subscribed before this miss nothing."""
         ex.started_at = time.time()
         self._nursery.start_soon(self._run, ex, name=f"execution {ex.id}")
+
+    def discard(self, ex: Execution, reason: str) -> None:
+        """Forget an execution that was created but will never be started: it is
+        recorded as an error, its live feed is closed, and nothing waits on it."""
+        if ex.finished.is_set():
+            return
+        ex.status, ex.reason, ex.finished_at = "error", reason, time.time()
+        self._running.pop(ex.id, None)
+        ex._stdin_send.close()
+        if ex.log is not None:
+            ex.log.close()
+        self.records.finished(
+            id=ex.id, status=ex.status, exit_code=None, reason=reason, finished_at=ex.finished_at,
+            stdout_bytes=0, stderr_bytes=0, truncated=False, log_bytes=0, error_code=None,
+        )
+        ex.unsubscribe_live()
+        ex.finished.set()
 
     def stop_all(self, reason: str = "the daemon is shutting down") -> None:
         for ex in self.running():

@@ -1,9 +1,9 @@
-"""The daemon-wide state every session shares: sandboxes, executions, sessions, plugins.
+"""The daemon-wide state every session shares: sandboxes, executions, watchers, plugins.
 
 Sessions come and go; the hub and the executions it owns stay. Its nursery (opened
-by :func:`open_hub`) is the one place execution tasks live. Policy decisions that more
-than one entry point needs (who may touch which sandbox, with which limits) live here,
-so the session stays a dispatcher.
+by :func:`open_hub`) is the one place execution tasks live. Front ends use
+:attr:`Hub.ops` (:mod:`sandboxd.operations`), where every use case and policy
+decision lives.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Sequence
+from typing import Any, AsyncIterator
 
 import trio
 
@@ -23,18 +23,9 @@ from .errors import SandboxdError
 from .executions import Execution, ExecutionManager
 from .logstore import ExecutionRecords
 from .metrics import Metrics
-from .plugin_types import (
-    ExecutionInfo,
-    ExecutionLimits,
-    Principal,
-    RunResult,
-    SandboxInfo,
-)
+from .operations import Operations, Watchers
 from .plugins import Plugins, load_plugins
-from .sandboxes import Sandbox, SandboxRegistry
-
-if TYPE_CHECKING:
-    from .session import Session
+from .sandboxes import SandboxRegistry
 
 log = logging.getLogger(__name__)
 
@@ -49,119 +40,26 @@ class Hub:
         self.records = records
         self.sandboxes = SandboxRegistry(engine, config.sandbox)
         self.executions = ExecutionManager(engine, config.limits, nursery, records, on_finished=self._finished)
-        self.sessions: set[Session] = set()
+        #: Connected clients of every front end, by id.
+        self.watchers = Watchers()
+        #: What front ends call: every use case.
+        self.ops = Operations(
+            config=config, engine=engine, plugins=plugins, sandboxes=self.sandboxes,
+            executions=self.executions, records=records, watchers=self.watchers,
+        )
         self.started_at = time.monotonic()
         self.metrics = Metrics()
         self.metrics.bind(self)
         engine.on_error = lambda op: self.metrics.docker_errors.labels(op).inc()
         self.executions.metrics = self.metrics
 
-    # --- policy -------------------------------------------------------------------
-
-    async def open_sandbox(self, principal: Principal, container_id: str, action: str) -> Sandbox:
-        """The sandbox ``container_id`` names, if ``principal`` may ``action`` it.
-
-        Raises:
-            NotFound: unknown, not ours, or hidden from this principal by policy.
-            Forbidden: policy refuses.
-        """
-        sandbox = await self.sandboxes.resolve(container_id)
-        await self.plugins.authorize(principal, action, sandbox.info(), asked_as=container_id)
-        return sandbox
-
-    async def create_sandbox(
-        self, principal: Principal, image: str | None, *, ephemeral: bool = False, request: Any = None
-    ) -> Sandbox:
-        """Create a sandbox for ``principal``; ``request`` (a ``CreateContainer``) may ask
-        for labels, lower limits and a shorter TTL, never for more than config and policy allow."""
-        await self.plugins.authorize(principal, "create", None)
-        options = self.sandboxes.default_options(image)
-        if request is not None:
-            options = options.replace(
-                labels=dict(request.labels),
-                memory_bytes=min(options.memory_bytes, request.memory_bytes or options.memory_bytes),
-                cpus=min(options.cpus, request.cpus or options.cpus),
-                pids_limit=min(options.pids_limit, request.pids_limit or options.pids_limit),
-            )
-        options = await self.plugins.sandbox_options(principal, options, self.config.sandbox)
-        return await self.sandboxes.create(
-            options, owner=principal.user, ephemeral=ephemeral,
-            ttl_seconds=request.ttl_seconds if request is not None else None,
-        )
-
-    async def visible_sandboxes(self, principal: Principal) -> list[Sandbox]:
-        return [s for s in self.sandboxes.list() if await self.plugins.allowed(principal, "view", s.info())]
-
-    async def execution_limits(
-        self, principal: Principal, requested_timeout: float | None, *, interactive: bool = False
-    ) -> ExecutionLimits:
-        """Limits for an execution; an interactive (TTY) one defaults to the longest timeout."""
-        c = self.config.limits
-        default = c.max_exec_timeout_seconds if interactive else c.exec_timeout_seconds
-        limits = ExecutionLimits(
-            timeout_seconds=min(requested_timeout or default, c.max_exec_timeout_seconds),
-            max_output_bytes=c.max_output_bytes,
-            max_concurrent=c.max_executions,
-        )
-        return await self.plugins.execution_limits(principal, limits, c)
-
-    def watchers_of(self, container_id: str) -> list[Session]:
-        return [s for s in self.sessions if container_id in s.joined]
-
-    # --- plugins' view of executions ------------------------------------------------
-
-    def execution_info(self, ex: Execution) -> ExecutionInfo:
-        sandbox = self.sandboxes.get(ex.container_id)
-        info = ExecutionInfo(
-            id=ex.id,
-            sandbox=sandbox.info() if sandbox else _gone(ex.container_id),
-            principal=ex.request.principal,
-            command=ex.request.command,
-            workdir=ex.request.workdir,
-            uploaded=tuple(ex.request.uploaded),
-        )
-        if ex.finished.is_set():
-            info.status, info.exit_code, info.duration_ms = ex.status, ex.exit_code, ex.duration_ms
-            info.truncated, info.bytes_out = ex.truncated, ex.bytes_out
-
-        async def run_in_sandbox(command: Sequence[str], *, env: dict[str, str] | None = None,
-                                 workdir: str | None = None) -> RunResult:
-            return await self.run_quietly(ex.container_id, command, env=env, workdir=workdir or ex.request.workdir,
-                                          user=ex.request.user)
-
-        async def send_event(name: str, data: dict[str, Any]) -> None:
-            await self.notify_sessions(self._sessions_for(ex), name, {"executionId": ex.id, "containerId": ex.container_id, **data})
-
-        info.run_in_sandbox = run_in_sandbox
-        info.send_event = send_event
-        return info
-
-    def _sessions_for(self, ex: Execution) -> list[Session]:
-        return [s for s in self.sessions if s.id == ex.started_by or ex.container_id in s.joined]
-
-    async def notify_sessions(self, sessions: Iterable[Session], name: str, data: dict[str, Any]) -> None:
-        for session in sessions:
-            await session.try_send_event(name, data)
-
-    async def run_quietly(
-        self, container_id: str, command: Sequence[str], *, env: dict[str, str] | None = None,
-        workdir: str | None = None, user: str | None = None, max_output: int = 1 << 20,
-    ) -> RunResult:
-        """Run a short command in a sandbox and collect its output (for plugins and files)."""
-        return await self.engine.run_to_end(container_id, command, env=env, workdir=workdir, user=user,
-                                            max_output=max_output)
+    @property
+    def sessions(self) -> Watchers:
+        """Connected clients (counted by ``/healthz``, metrics and the session cap)."""
+        return self.watchers
 
     async def _finished(self, ex: Execution) -> None:
-        if (sandbox := self.sandboxes.get(ex.container_id)) is not None:
-            sandbox.last_active = time.monotonic()
-        await self.plugins.notify("sandboxd_execution_finished", execution=self.execution_info(ex))
-        if ex.request.ephemeral:
-            sandbox = self.sandboxes.get(ex.container_id)
-            if sandbox is not None:
-                try:
-                    await self.sandboxes.remove(sandbox)
-                except SandboxdError as exc:
-                    log.warning("could not remove one-off sandbox %s: %s", ex.container_id[:12], exc.message)
+        await self.ops.execution_finished(ex)
 
     # --- daemon ---------------------------------------------------------------------
 
@@ -275,21 +173,22 @@ class Hub:
                 await ex.finished.wait()
 
 
-def _gone(container_id: str) -> SandboxInfo:
-    """A sandbox removed before its execution's hooks ran."""
-    return SandboxInfo(container_id, "", None)
-
-
 @asynccontextmanager
-async def open_hub(config: Config, plugins: Plugins | None = None) -> AsyncIterator[Hub]:
-    """Connect to the engine, adopt existing sandboxes, and own the executions' nursery."""
+async def open_hub(
+    config: Config, plugins: Plugins | None = None, *, engine: DockerEngine | None = None
+) -> AsyncIterator[Hub]:
+    """Connect to the engine, adopt existing sandboxes, and own the executions' nursery.
+
+    ``engine``: what to drive instead of the Docker engine ``config`` names (in-process
+    tests pass a fake one); it is closed on exit either way.
+    """
     plugins = plugins or load_plugins(config)
     state_dir = config.store.path()
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     records = ExecutionRecords(state_dir)
     if interrupted := records.mark_interrupted():
         log.warning("%d executions were cut off when the daemon last stopped; marked interrupted", len(interrupted))
-    engine = DockerEngine(config.docker)
+    engine = engine or DockerEngine(config.docker)
     try:
         async with trio.open_nursery() as nursery:
             hub = Hub(config, engine, nursery, plugins, records)
