@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import msgspec
 
 from . import types as t
@@ -17,29 +15,22 @@ def _container(description: dict, type_: type = t.Container) -> t.Container:
 
 async def create_container(call: Call) -> t.Container:
     request = t.to_message("create-container", call.body)
-    sandbox = await call.hub.create_sandbox(call.principal, request.image, request=request)
+    sandbox = await call.hub.ops.create_sandbox(call.principal, request.image, request=request)
     return _container(sandbox.describe())
 
 
 async def list_containers(call: Call) -> t.ContainerList:
-    return t.ContainerList([_container(s.describe()) for s in await call.hub.visible_sandboxes(call.principal)])
+    return t.ContainerList([_container(s.describe()) for s in await call.hub.ops.list_sandboxes(call.principal)])
 
 
 async def get_container(call: Call) -> t.ContainerInfo:
-    hub = call.hub
-    sandbox = await hub.open_sandbox(call.principal, call.params["id"], "view")
-    running = [ex.id for ex in hub.executions.running_in(sandbox.id)]
-    idle = 0.0 if running else time.monotonic() - sandbox.last_active
-    return _container({**sandbox.describe(), "limits": sandbox.limits, "runningExecutions": running,
-                       "idleSeconds": round(idle, 3)}, t.ContainerInfo)
+    d = await call.hub.ops.inspect_sandbox(call.principal, call.params["id"])
+    return _container({**d.sandbox.describe(), "limits": d.sandbox.limits, "runningExecutions": d.running,
+                       "idleSeconds": d.idle_seconds}, t.ContainerInfo)
 
 
 async def remove_container(call: Call) -> t.ContainerRemoved:
-    hub = call.hub
-    sandbox = await hub.open_sandbox(call.principal, call.params["id"], "remove")
-    for ex in hub.executions.running_in(sandbox.id):
-        ex.request_stop("the sandbox was removed")
-    await hub.sandboxes.remove(sandbox)
+    sandbox = await call.hub.ops.remove_sandbox(call.principal, call.params["id"])
     return t.ContainerRemoved(container_id=sandbox.id)
 
 
