@@ -15,6 +15,7 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 
 import trio
 
+from sandboxd.config import DockerConfig
 from sandboxd.engine import LABEL_INSTANCE, LABEL_MANAGED, STDOUT
 from sandboxd.errors import NotFound
 from sandboxd.plugin_types import RunResult
@@ -27,12 +28,16 @@ def frame(sid: int, payload: bytes) -> bytes:
 
 
 class FakeStream:
-    def __init__(self, data: bytes, echo_stdin: bool) -> None:
+    """``data`` then EOF; or, with ``stdin`` set to "echo", stdin copied to stdout until
+    its EOF; with "swallow", stdin read and dropped, then ``data`` after its EOF."""
+
+    def __init__(self, data: bytes, stdin: str | None = None) -> None:
         self._out_send, self._out_recv = trio.open_memory_channel[bytes](100)
-        self._echo = echo_stdin
-        if data:
+        self._stdin = stdin
+        self._at_eof = data if stdin == "swallow" else b""
+        if data and stdin != "swallow":
             self._out_send.send_nowait(data)
-        if not echo_stdin:
+        if stdin is None:
             self._out_send.close()
 
     async def receive_some(self, max_bytes: int = 65536) -> bytes:
@@ -42,20 +47,26 @@ class FakeStream:
             return b""
 
     async def send_all(self, data: bytes) -> None:
-        await self._out_send.send(frame(STDOUT, data))
+        if self._stdin == "echo":
+            await self._out_send.send(frame(STDOUT, data))
 
     async def send_eof(self) -> None:
+        if self._at_eof:
+            await self._out_send.send(self._at_eof)
+            self._at_eof = b""
         self._out_send.close()
 
 
 class FakeEngine:
     def __init__(self, instance: str = "test") -> None:
         self.instance = instance
+        self.config = DockerConfig(instance=instance)
         self.available = True
         self.on_error: Any = None
         self.containers: dict[str, dict[str, Any]] = {}
         self.execs: dict[str, dict[str, Any]] = {}
-        #: operation -> exception to raise there ("exec_create", "open_exec_stream", ...).
+        #: operation -> exception to raise there ("exec_create" of a command,
+        #: "helper_exec_create" of the daemon's own helpers, "open_exec_stream", ...).
         self.fail: dict[str, BaseException] = {}
         self.calls: list[str] = []
 
@@ -100,9 +111,6 @@ class FakeEngine:
         self._call("remove_container")
         self.containers.pop(container_id, None)
 
-    async def put_archive(self, container_id: str, path: str, data: bytes) -> None:
-        self._call("put_archive")
-
     def is_ours(self, container: Mapping[str, Any]) -> bool:
         labels = (container.get("Config") or {}).get("Labels") or container.get("Labels") or {}
         return labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_INSTANCE) == self.instance
@@ -110,7 +118,8 @@ class FakeEngine:
     async def exec_create(self, container_id: str, command: Sequence[str], *, env: Mapping[str, str] | None = None,
                           workdir: str | None = None, user: str | None = None, stdin: bool = False,
                           tty: bool = False) -> str:
-        self._call("exec_create")
+        helper = any(str(arg).startswith("sandboxd-") for arg in command[3:4])
+        self._call("helper_exec_create" if helper else "exec_create")
         if container_id not in self.containers:
             raise NotFound(f"no such container: {container_id}")
         exec_id = f"x{next(_ids)}"
@@ -123,9 +132,12 @@ class FakeEngine:
         ex = self.execs[exec_id]
         ex["started"] = True
         command = ex["command"]
+        if command[3:4] == ["sandboxd-upload"]:  # the file helper: takes a tar, says where it went
+            yield FakeStream(frame(STDOUT, b"PLACED .\n"), stdin="swallow")
+            return
         out = (" ".join(command[1:]) + "\n").encode() if command[:1] == ["echo"] else b""
         data = out if tty else (frame(STDOUT, out) if out else b"")
-        yield FakeStream(data, echo_stdin=command[:1] == ["cat"] and ex["stdin"])
+        yield FakeStream(data, stdin="echo" if command[:1] == ["cat"] and ex["stdin"] else None)
 
     async def exec_inspect(self, exec_id: str) -> dict[str, Any]:
         return {"Running": False, "ExitCode": 0}
