@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable
 import trio
 
 from .config import LimitsConfig
-from .engine import EXEC_MARKER, STDERR, STDOUT, DockerEngine, ExecStream, FrameParser
+from .engine import EXEC_MARKER, STDERR, STDOUT, Engine, ExecStream, FrameParser
 from .errors import (
     BadRequest,
     DockerError,
@@ -227,11 +227,12 @@ class ExecutionManager:
 
     def __init__(
         self,
-        engine: DockerEngine,
+        engine: Engine,
         limits: LimitsConfig,
         nursery: trio.Nursery,
         records: ExecutionRecords,
         on_finished: Callable[[Execution], Any] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
         self.limits = limits
@@ -240,8 +241,8 @@ class ExecutionManager:
         self._running: dict[str, Execution] = {}
         self._finished: OrderedDict[str, Execution] = OrderedDict()
         self._on_finished = on_finished
-        #: Set by the hub; None in code that runs executions without a daemon.
-        self.metrics: Metrics | None = None
+        #: None in code that runs executions without a daemon.
+        self.metrics = metrics
 
     # --- queries ------------------------------------------------------------------
 

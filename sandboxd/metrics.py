@@ -6,7 +6,7 @@ its own registry so that tests and embedded daemons do not share numbers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -16,9 +16,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-
-if TYPE_CHECKING:
-    from .hub import Hub
 
 __all__ = ["Metrics", "CONTENT_TYPE_LATEST"]
 
@@ -44,12 +41,19 @@ class Metrics:
         self.stdout_bytes = self.output_bytes.labels("stdout")
         self.stderr_bytes = self.output_bytes.labels("stderr")
 
-    def bind(self, hub: Hub) -> None:
-        """Gauges read the hub's state when scraped, so they are never stale."""
-        self.sessions.set_function(lambda: len(hub.sessions))
-        self.sandboxes.set_function(lambda: len(hub.sandboxes.list()))
-        self.running.set_function(lambda: len(hub.executions.running()))
-        self.engine_up.set_function(lambda: 1.0 if hub.engine.available else 0.0)
+    def docker_error(self, op: str) -> None:
+        """Count a failed Docker Engine API call (the engine's ``on_error``)."""
+        self.docker_errors.labels(op).inc()
+
+    def observe(
+        self, *, sessions: Callable[[], float], sandboxes: Callable[[], float], running: Callable[[], float],
+        engine_up: Callable[[], float],
+    ) -> None:
+        """The gauges: each callable is read when scraped, so they are never stale."""
+        self.sessions.set_function(sessions)
+        self.sandboxes.set_function(sandboxes)
+        self.running.set_function(running)
+        self.engine_up.set_function(engine_up)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

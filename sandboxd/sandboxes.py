@@ -15,7 +15,7 @@ from typing import Any
 import trio
 
 from .config import SandboxConfig
-from .engine import DockerEngine
+from .engine import Engine
 from .errors import Forbidden, LimitExceeded, NotFound, SandboxdError
 from .plugin_types import SandboxInfo, SandboxOptions
 
@@ -69,7 +69,7 @@ class Sandbox:
 
 
 class SandboxRegistry:
-    def __init__(self, engine: DockerEngine, config: SandboxConfig) -> None:
+    def __init__(self, engine: Engine, config: SandboxConfig) -> None:
         self.engine = engine
         self.config = config
         self._known: dict[str, Sandbox] = {}

@@ -16,8 +16,8 @@ import trio_websocket
 from . import rest, webassets
 from .errors import SandboxdError
 from .http import BadHTTPRequest, OriginPolicy, ReplayStream, Request, read_request, send_response
-from .hub import Hub
 from .metrics import CONTENT_TYPE_LATEST
+from .operations import Services
 from .plugin_types import ANONYMOUS, HTTPRequest, Principal
 from .session import Session, SessionClosed
 
@@ -36,7 +36,7 @@ class Server:
     period, closes every session with 1001, and only then cancels what is left.
     """
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Services) -> None:
         self.hub = hub
         self.config = hub.config.server
         self._accept_scope: trio.CancelScope | None = None

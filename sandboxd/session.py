@@ -15,7 +15,7 @@ from . import protocol as p
 from .errors import SandboxdError
 from .events import ServerEvent
 from .frontend import SessionClosed, SessionCore
-from .hub import Hub
+from .operations import Services
 from .plugin_types import ANONYMOUS, Principal
 
 __all__ = ["Session", "SessionClosed"]
@@ -24,7 +24,7 @@ __all__ = ["Session", "SessionClosed"]
 class Session(SessionCore):
     def __init__(
         self,
-        hub: Hub,
+        hub: Services,
         send: Callable[[str | bytes], Awaitable[None]],
         receive: Callable[[], Awaitable[str | bytes]],
         peer: str = "?",

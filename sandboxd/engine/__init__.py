@@ -8,4 +8,5 @@ from ._docker import EXEC_MARKER as EXEC_MARKER
 from ._docker import LABEL_INSTANCE as LABEL_INSTANCE
 from ._docker import LABEL_MANAGED as LABEL_MANAGED
 from ._docker import DockerEngine as DockerEngine
+from ._protocol import Engine as Engine
 from ._stream import ExecStream as ExecStream

@@ -58,7 +58,7 @@ echo "$n"
 class DockerEngine:
     """What sandboxd needs of the Docker Engine API, as trio-friendly methods."""
 
-    def __init__(self, config: DockerConfig) -> None:
+    def __init__(self, config: DockerConfig, *, on_error: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.url = config.url or default_engine_url()
         self._limiter = trio.CapacityLimiter(config.max_concurrent_calls)
@@ -68,7 +68,7 @@ class DockerEngine:
         #: False while health checks fail: calls then fail fast instead of hanging.
         self.available = True
         #: Called with the operation's name whenever a call fails (for metrics).
-        self.on_error: Callable[[str], None] = lambda op: None
+        self.on_error: Callable[[str], None] = on_error or (lambda op: None)
 
     def check_available(self, op: str) -> None:
         if not self.available:
@@ -194,9 +194,6 @@ class DockerEngine:
 
     async def inspect_container(self, container_id: str) -> dict[str, Any]:
         return await self._call("container inspect", "inspect_container", container_id)
-
-    async def inspect_image(self, image: str) -> dict[str, Any]:
-        return await self._call("image inspect", "inspect_image", image)
 
     async def list_sandboxes(self) -> list[dict[str, Any]]:
         return await self._call(

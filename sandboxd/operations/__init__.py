@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .executions import Accept, ExecutionOperations, Started
 from .sandboxes import SandboxDetails
+from .services import Services
 from .watchers import Announcement, Delivery, LiveFeed, Watcher, Watchers
 
 
@@ -23,5 +24,5 @@ class Operations(ExecutionOperations):
 
 
 __all__ = [
-    "Accept", "Announcement", "Delivery", "LiveFeed", "Operations", "SandboxDetails", "Started", "Watcher", "Watchers",
+    "Accept", "Announcement", "Delivery", "LiveFeed", "Operations", "SandboxDetails", "Services", "Started", "Watcher", "Watchers",
 ]

@@ -9,7 +9,7 @@ from ..plugin_types import RunResult
 from ..plugins import Plugins
 
 if TYPE_CHECKING:
-    from ..engine import DockerEngine
+    from ..engine import Engine
     from ..executions import ExecutionManager
     from ..logstore import ExecutionRecords
     from ..sandboxes import SandboxRegistry
@@ -23,7 +23,7 @@ class OperationsBase:
         self,
         *,
         config: Config,
-        engine: DockerEngine,
+        engine: Engine,
         plugins: Plugins,
         sandboxes: SandboxRegistry,
         executions: ExecutionManager,

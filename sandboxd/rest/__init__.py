@@ -17,7 +17,7 @@ from .app import Call, RestAPI
 from .router import Route
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ..operations import Services
 
 PREFIX = "/api/"
 
@@ -38,7 +38,7 @@ def _openapi_route(document: dict[str, Any] | None) -> Route:
                  responses={200: "application/json"}, public=True)
 
 
-def open_api(hub: Hub, closing: Callable[[], bool]) -> RestAPI:
+def open_api(hub: Services, closing: Callable[[], bool]) -> RestAPI:
     return RestAPI(hub, routes(), closing=closing)
 
 

@@ -25,7 +25,7 @@ from .router import Route, Router
 from .types import decode, encode
 
 if TYPE_CHECKING:
-    from ..hub import Hub
+    from ..operations import Services
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Reply:
 class Call:
     """One request, as a handler sees it."""
 
-    hub: Hub
+    hub: Services
     exchange: Exchange
     principal: Principal
     params: dict[str, str]
@@ -64,7 +64,7 @@ class Call:
 class RestAPI:
     """The REST front end: one instance per daemon."""
 
-    def __init__(self, hub: Hub, routes: list[Route], *, closing: Any = lambda: False) -> None:
+    def __init__(self, hub: Services, routes: list[Route], *, closing: Any = lambda: False) -> None:
         self.hub = hub
         self.router = Router(routes)
         self._origins = cors.policy(hub.config)
