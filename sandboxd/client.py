@@ -21,21 +21,16 @@ import msgspec
 import trio
 import trio_websocket
 
-from .errors import EngineUnavailable, SandboxdError
+from .errors import SandboxdError
 from .output import chunk_bytes
 from .protocol import decode_binary_output
+from .sdk._errors import DaemonUnavailable
 
 DEFAULT_URL = "ws://127.0.0.1:8765/sandbox/ws"
 
 
 def default_url() -> str:
     return os.environ.get("SANDBOXD_URL") or DEFAULT_URL
-
-
-class DaemonUnavailable(EngineUnavailable):
-    """The daemon could not be reached, or dropped the connection."""
-
-    code = "DAEMON_UNAVAILABLE"
 
 
 @dataclass

@@ -79,6 +79,9 @@ def complete_data(record: dict[str, Any]) -> dict[str, Any]:
         "durationMs": record["durationMs"],
         "timestamp": record["finishedAt"],
     }
+    if record.get("bytes"):
+        # Per-stream totals let a client check it has every byte before it believes the end.
+        data["bytes"] = record["bytes"]
     if record.get("truncated"):
         data["truncated"] = True
     if record.get("reason"):

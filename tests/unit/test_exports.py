@@ -6,6 +6,8 @@ PUBLIC = {
     "ANONYMOUS", "CommandRejected", "Deny", "ExecutionInfo", "ExecutionLimits", "Forbidden",
     "HTTPRequest", "NotFound", "Principal", "Refusal", "RunResult", "SandboxInfo",
     "SandboxOptions", "SandboxdError", "hookimpl",
+    # the SDK (docs/sdk.md), imported on first use
+    "AsyncClient", "AsyncSandbox", "Client", "ExecutionResult", "Sandbox",
 }
 
 

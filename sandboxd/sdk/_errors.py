@@ -1,0 +1,35 @@
+"""Errors the SDK adds to :mod:`sandboxd.errors` (which has one class per daemon code).
+
+An ``error`` the daemon sends is raised as the class for its code
+(:meth:`sandboxd.errors.SandboxdError.from_code`): catch ``NotFound``, ``LimitExceeded``,
+``CommandRejected``... Problems on the way to the daemon are these::
+
+    SandboxdError
+    ├── DockerError
+    │   └── EngineUnavailable
+    │       └── DaemonUnavailable     DAEMON_UNAVAILABLE   cannot reach the daemon, or lost it
+    │                                                      for longer than reconnect_timeout
+    └── AuthenticationFailed          AUTHENTICATION_FAILED  the handshake got 401 or 403
+"""
+
+from __future__ import annotations
+
+from ..errors import EngineUnavailable, SandboxdError
+
+
+class DaemonUnavailable(EngineUnavailable):
+    """The daemon could not be reached, or the connection dropped and could not be resumed."""
+
+    code = "DAEMON_UNAVAILABLE"
+
+
+class AuthenticationFailed(SandboxdError):
+    """The daemon refused the WebSocket handshake (HTTP 401 or 403): wrong or missing token,
+    or an Origin it does not allow. Not retried."""
+
+    code = "AUTHENTICATION_FAILED"
+    exit_code = 1
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,202 @@
+"""The Python SDK against a real daemon and engine: one behaviour suite, run for each
+flavour (sync ``Sandbox``, ``AsyncSandbox`` under asyncio, and under trio)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+
+import pytest
+
+import sandboxd.sdk as sdk
+from sandboxd.errors import NotFound
+
+from .conftest import Daemon
+from .sdk_helpers import FLAVOURS, CuttingProxy, Flavour
+from .test_plugins import TOKENS, token_table
+
+ALICE, BOB = TOKENS["alice"], TOKENS["bob"]
+
+
+@pytest.fixture(scope="module")
+def sdk_daemon(tmp_path_factory):
+    """Authentication and ownership on (alice and bob each see only their own sandboxes),
+    and room for 64 executions in one sandbox."""
+    d = Daemon(tmp_path_factory.mktemp("sdk"), f"""
+[plugins]
+enabled = ["token_auth", "ownership"]
+[plugins.token_auth]
+{token_table()}
+[limits]
+max_executions_per_sandbox = 64
+""")
+    # http:// is accepted: the SDK derives ws://.../sandbox/ws from it.
+    d.sdk_url = d.http
+    yield d
+    d.cleanup()
+
+
+@pytest.fixture(params=FLAVOURS)
+def flavour(request) -> Flavour:
+    return Flavour(request.param)
+
+
+def test_exit_codes_and_output_are_exact_bytes(sdk_daemon, flavour):
+    blob = bytes(range(256)) * 64 + "é中\n".encode()
+
+    async def body(f: Flavour):
+        async with await f.create(url=sdk_daemon.sdk_url, token=ALICE) as sbx:
+            r = await sbx.run(["sh", "-c", r"printf 'a\000b\377'; printf 'ünï\n' >&2; exit 7"])
+            assert (r.status, r.exit_code) == ("failed", 7)
+            assert r.stdout_bytes == b"a\x00b\xff" and r.stderr_bytes == "ünï\n".encode()
+            ok = await sbx.run("echo hi")  # a string runs under /bin/sh -c
+            assert (ok.status, ok.exit_code, ok.stdout, ok.ok) == ("success", 0, "hi\n", True)
+            echoed = await sbx.run(["cat"], stdin=blob)
+            assert echoed.stdout_bytes == blob
+            big = await sbx.run(["sh", "-c", "head -c 3000000 /dev/urandom > /tmp/o && sha256sum /tmp/o >&2 && cat /tmp/o"])
+            assert hashlib.sha256(big.stdout_bytes).hexdigest() == big.stderr.split()[0]
+            missing = await sbx.run(["/no/such/program"])
+            assert missing.exit_code in (126, 127) and missing.status == "failed"
+
+    flavour.run(body)
+
+
+def test_timeout_kill_and_signals(sdk_daemon, flavour):
+    async def body(f: Flavour):
+        async with await f.create(url=sdk_daemon.sdk_url, token=ALICE) as sbx:
+            r = await sbx.run(["sleep", "30"], timeout=1)
+            assert r.status == "timeout" and r.reason
+            h = await sbx.start(["sleep", "30"])
+            await h.kill()
+            assert (await h.wait()).status == "killed"
+            trap = await sbx.start(["sh", "-c", "trap 'echo got INT; exit 5' INT; echo ready; while :; do sleep 0.1; done"])
+            async for chunk in trap.output():
+                if b"ready" in chunk.data:
+                    break
+            await trap.kill("INT")
+            r = await trap.wait()
+            assert r.exit_code == 5 and r.stdout.startswith("ready\ngot INT\n")
+
+    flavour.run(body)
+
+
+def test_stdin_callbacks_env_workdir_files(sdk_daemon, flavour):
+    async def body(f: Flavour):
+        async with await f.create(url=sdk_daemon.sdk_url, token=ALICE) as sbx:
+            seen: list[str] = []
+            h = await sbx.start(["sh", "-c", "cat; echo \"$GREETING from $(pwd)\" >&2"], stdin=True,
+                                env={"GREETING": "hello"}, workdir="/tmp", on_stdout=seen.append)
+            await h.send_stdin("line 1\n")
+            await h.send_stdin(b"\xc3")  # half a character...
+            await h.send_stdin(b"\xa9 done\n")  # ...and the rest: the callback gets it whole
+            await h.close_stdin()
+            r = await h.wait()
+            assert "".join(seen) == "line 1\n\u00e9 done\n" == r.stdout
+            assert r.stderr == "hello from /tmp\n"
+            r = await sbx.run(["sh", "main.sh"], files={"main.sh": "echo from a file", "data/x.bin": b"\x00\x01"},
+                              workdir="/tmp/w")
+            assert r.stdout == "from a file\n"
+
+    flavour.run(body)
+
+
+def test_files_round_trip(sdk_daemon, flavour):
+    payload = hashlib.sha256(b"seed").digest() * (2 * 1024 * 1024 // 32)  # 2 MiB, not text
+
+    async def body(f: Flavour):
+        async with await f.create(url=sdk_daemon.sdk_url, token=ALICE) as sbx:
+            await sbx.files.write("dir/blob.bin", payload)
+            await sbx.files.write("run.sh", "#!/bin/sh\necho ok\n", mode=0o755)
+            assert await sbx.files.read("dir/blob.bin") == payload
+            assert (await sbx.run(["./run.sh"])).stdout == "ok\n"
+            assert (await sbx.run(["sha256sum", "dir/blob.bin"])).stdout.split()[0] == hashlib.sha256(payload).hexdigest()
+            with pytest.raises(NotFound):
+                await sbx.files.read("no-such-file")
+
+    flavour.run(body)
+
+
+def test_another_users_sandbox_is_not_found_and_bad_tokens_are_refused(sdk_daemon, flavour):
+    async def body(f: Flavour):
+        async with await f.create(url=sdk_daemon.sdk_url, token=ALICE) as mine:
+            with pytest.raises(NotFound):
+                await f.connect(mine.id, url=sdk_daemon.sdk_url, token=BOB)
+            bob = f.client(sdk_daemon.sdk_url, token=BOB)
+            try:
+                assert mine.id not in [s.id for s in await bob.sandboxes()]
+                with pytest.raises(NotFound):
+                    await bob.attach((await mine.start(["true"])).id)
+            finally:
+                await f.close(bob)
+        with pytest.raises(sdk.AuthenticationFailed):
+            await f.create(url=sdk_daemon.sdk_url, token="not-a-token")
+
+    flavour.run(body)
+
+
+def test_attach_replays_from_an_offset_and_executions_are_listed(sdk_daemon, flavour):
+    async def body(f: Flavour):
+        async with await f.create(url=sdk_daemon.sdk_url, token=ALICE) as sbx:
+            done = await sbx.run(["sh", "-c", "printf 0123456789; printf ab >&2"])
+            replay = await sbx.attach(done.execution_id, since={"stdout": 4})
+            r = await replay.wait()
+            assert (r.stdout, r.stderr, r.status) == ("456789", "ab", "success")
+            listed = await sbx.executions()
+            assert listed[0].id == done.execution_id and listed[0].bytes == {"stdout": 10, "stderr": 2}
+
+    flavour.run(body)
+
+
+def test_reconnects_through_a_connection_cutting_proxy_without_losing_a_byte(sdk_daemon, flavour):
+    proxy = CuttingProxy(sdk_daemon.port, cut_after=1024 * 1024)
+
+    async def body(f: Flavour):
+        async with await f.create(url=sdk_daemon.sdk_url, token=ALICE) as sbx:
+            through = await f.connect(sbx.id, url=f"ws://127.0.0.1:{proxy.port}/sandbox/ws", token=ALICE)
+            try:
+                r = await through.run(["sh", "-c", "head -c 6000000 /dev/urandom > /tmp/o; sha256sum /tmp/o >&2;"
+                                       " cat /tmp/o; echo end >&2"])
+            finally:
+                await f.close(through)
+            assert r.status == "success"
+            assert len(r.stdout_bytes) == 6_000_000
+            assert hashlib.sha256(r.stdout_bytes).hexdigest() == r.stderr.split()[0]
+            assert r.stderr.endswith("end\n")
+
+    try:
+        flavour.run(body)
+    finally:
+        proxy.close()
+    assert proxy.cuts >= 3 and proxy.connections >= 4
+
+
+def test_fifty_concurrent_runs_from_one_event_loop_without_threads(sdk_daemon):
+    """What a FastAPI service does: many requests, one loop, one client, no thread each."""
+
+    async def main():
+        async with sdk.AsyncClient(sdk_daemon.sdk_url, token=ALICE) as client:
+            sbx = await client.create_sandbox()
+            threads_before = threading.active_count()
+            try:
+                results = await asyncio.gather(*[
+                    sbx.run(["sh", "-c", f"echo out {i}; echo err {i} >&2; exit {i % 4}"]) for i in range(50)
+                ])
+                threads_during = threading.active_count()
+            finally:
+                await sbx.remove()
+        for i, r in enumerate(results):
+            assert (r.stdout, r.stderr, r.exit_code) == (f"out {i}\n", f"err {i}\n", i % 4)
+        assert threads_during == threads_before
+
+    asyncio.run(asyncio.wait_for(main(), 90))
+
+
+def test_sync_client_leaves_no_threads_behind(sdk_daemon):
+    before = threading.active_count()
+    for _ in range(3):
+        with sdk.Sandbox.create(url=sdk_daemon.sdk_url, token=ALICE) as sbx:
+            sbx.run(["true"])
+            h = sbx.start(["echo", "x"])
+            assert h.wait().stdout == "x\n"
+    assert threading.active_count() == before
