@@ -7,7 +7,6 @@ from typing import Optional
 
 import typer
 
-from ..client import open_client, output_bytes
 from ._errors import ExitCode
 from ._options import UrlOpt
 from ._output import out
@@ -27,20 +26,13 @@ def logs(
     from .exec import _exit_status, _write_output
 
     async def go() -> int:
-        async with open_client(url) as client:
-            await client.use_binary_output()
-            await client.call("attach-execution", {"executionId": execution_id, "since": since, "follow": follow})
-            while True:
-                ev = await client.next_event()
-                data = ev.data if isinstance(ev.data, dict) else {}
-                if data.get("executionId") != execution_id:
-                    continue
-                if ev.name == "execution-output":
-                    _write_output(data["type"], output_bytes(data))
-                elif ev.name == "execution-complete":
-                    return _exit_status(data) if follow else ExitCode.OK
-                elif ev.name == "execution-detached":
-                    return ExitCode.OK
+        from ..sdk import AsyncClient
+
+        async with AsyncClient(url) as client:
+            replay = await client.attach(execution_id, since={"stdout": since, "stderr": since}, follow=follow,
+                                         capture=False, on_output=lambda c: _write_output(c.stream, c.data))
+            result = await replay.wait()
+        return _exit_status(dict(result.raw)) if follow else ExitCode.OK
 
     raise typer.Exit(run_async(go))
 
@@ -53,20 +45,22 @@ def ps(
     from . import run_async
 
     async def go() -> None:
-        async with open_client(url) as client:
-            listed = await client.call("list-executions", {"containerId": sandbox} if sandbox else {})
+        from ..sdk import AsyncClient
+
+        async with AsyncClient(url) as client:
+            listed = await client.executions(sandbox)
         if out.json_mode:
-            out.table(listed["executions"], [])
+            out.table([dict(e.raw) for e in listed], [])
             return
         rows = [{
-            "execution": e["executionId"],
-            "sandbox": e["containerId"][:12],
-            "status": e["status"],
-            "exit": "" if e["exitCode"] is None else e["exitCode"],
-            "duration": f"{e['durationMs'] / 1000:.1f}s",
-            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["startedAt"])),
-            "command": " ".join(e["command"])[:60],
-        } for e in listed["executions"]]
+            "execution": e.id,
+            "sandbox": e.sandbox_id[:12],
+            "status": e.status,
+            "exit": "" if e.exit_code is None else e.exit_code,
+            "duration": f"{e.duration or 0:.1f}s",
+            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.started_at)),
+            "command": " ".join(e.command)[:60],
+        } for e in listed]
         out.table(rows, ["execution", "sandbox", "status", "exit", "duration", "started", "command"])
 
     run_async(go)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import typer
 
-from ..client import open_client
 from ._options import UrlOpt
 from ._output import out
 
@@ -28,22 +27,21 @@ def create(
     """Create a sandbox and print its id."""
     from . import run_async
 
-    request: dict[str, Any] = {"labels": {}}
+    labels: dict[str, str] = {}
     for item in label:
         key, sep, value = item.partition("=")
         if not sep:
             out.error(f"--label wants K=V, got {item!r}")
             raise typer.Exit(2)
-        request["labels"][key] = value
-    for key, value in (("image", image), ("memoryBytes", memory), ("cpus", cpus), ("pidsLimit", pids),
-                       ("ttlSeconds", ttl)):
-        if value is not None:
-            request[key] = value
+        labels[key] = value
 
     async def go() -> None:
-        async with open_client(url) as client:
-            created = await client.call("create-container", request)
-        out.result(created["containerId"], containerId=created["containerId"], image=created["image"])
+        from ..sdk import AsyncClient
+
+        async with AsyncClient(url) as client:
+            sbx = await client.create_sandbox(image, labels=labels, memory_bytes=memory, cpus=cpus, pids_limit=pids,
+                                              ttl_seconds=ttl)
+        out.result(sbx.id, containerId=sbx.id, image=sbx.image)
 
     run_async(go)
 
@@ -54,15 +52,16 @@ def ls(url: UrlOpt = None) -> None:
     from . import run_async
 
     async def go() -> None:
-        async with open_client(url) as client:
-            listed = await client.call("list-containers")
+        from ..sdk import AsyncClient
+
+        async with AsyncClient(url) as client:
+            listed = await client.sandboxes()
         rows = [
-            {"id": c["containerId"][:12], "image": c["image"], "created": _ago(c["createdAt"]),
-             "ephemeral": "yes" if c["ephemeral"] else ""}
-            for c in listed["containers"]
+            {"id": c.id[:12], "image": c.image, "created": _ago(c.created_at), "ephemeral": "yes" if c.ephemeral else ""}
+            for c in listed
         ]
         if out.json_mode:
-            out.table(listed["containers"], [])
+            out.table([dict(c.raw) for c in listed], [])
         else:
             out.table(rows, ["id", "image", "created", "ephemeral"])
 
@@ -75,10 +74,11 @@ def inspect(sandbox_id: str = typer.Argument(..., help="Sandbox id."), url: UrlO
     from . import run_async
 
     async def go() -> None:
-        async with open_client(url) as client:
-            info = await client.call("inspect-container", {"containerId": sandbox_id})
-        info.pop("ref", None)
-        typer.echo(json.dumps(info, indent=2))
+        from ..sdk import AsyncClient
+
+        async with AsyncClient(url) as client:
+            info = await (await client.sandbox(sandbox_id)).info()
+        typer.echo(json.dumps(dict(info.raw), indent=2))
 
     run_async(go)
 
@@ -89,10 +89,12 @@ def rm(ids: List[str] = typer.Argument(..., help="Sandbox ids (12+ character pre
     from . import run_async
 
     async def go() -> None:
-        async with open_client(url) as client:
+        from ..sdk import AsyncClient
+
+        async with AsyncClient(url) as client:
             for cid in ids:
-                removed = await client.call("remove-container", {"containerId": cid})
-                out.result(removed["containerId"], containerId=removed["containerId"])
+                removed = await client.remove_sandbox(cid)
+                out.result(removed, containerId=removed)
 
     run_async(go)
 

@@ -57,14 +57,41 @@ class AsyncClient:
     async def sandboxes(self) -> list[SandboxInfo]:
         return [SandboxInfo.from_wire(d) for d in (await self._call("list-containers", {}))["containers"]]
 
+    async def remove_sandbox(self, sandbox_id: str) -> str:
+        """Remove a sandbox (running commands in it are stopped); return its full id."""
+        return (await self._call("remove-container", {"containerId": sandbox_id}))["containerId"]
+
     async def executions(self, sandbox_id: str | None = None) -> list[ExecutionInfo]:
         data = {"containerId": sandbox_id} if sandbox_id else {}
         return [ExecutionInfo.from_wire(d) for d in (await self._call("list-executions", data))["executions"]]
 
-    async def attach(self, execution_id: str, *, since: Mapping[str, int] | None = None,
+    async def start(
+        self, command: Sequence[str] | str, *, sandbox_id: str | None = None, image: str | None = None,
+        timeout: float | None = None, env: Mapping[str, str] | None = None, workdir: str | None = None,
+        files: Mapping[str, FileContent] | None = None, stdin: bool | str | bytes = False, tty: bool = False,
+        cols: int | None = None, rows: int | None = None, on_stdout: TextCallback | None = None,
+        on_stderr: TextCallback | None = None, on_output: ChunkCallback | None = None, capture: bool = True,
+    ) -> AsyncExecution:
+        """Start ``command`` in sandbox ``sandbox_id``, or in a new one-off sandbox from
+        ``image`` that is removed when the command ends. See :meth:`Sandbox.start`."""
+        core = self._conn.core
+        keep_open = stdin is not False
+        request = execute_request(sandbox_id, command, image=image, env=env, workdir=workdir, timeout=timeout,
+                                  files=files, stdin=keep_open, tty=tty, cols=cols, rows=rows)
+        reply = await self._call("execute-command", request, on_reply=lambda r: core.track(
+            r["executionId"], r["containerId"], live=True, stdin=keep_open or tty))
+        handle = AsyncExecution(self, core.executions[reply["executionId"]],
+                                OutputSink(on_stdout, on_stderr, on_output, capture))
+        if isinstance(stdin, (str, bytes)):
+            if stdin:
+                await handle.send_stdin(stdin)
+            await handle.close_stdin()
+        return handle
+
+    async def attach(self, execution_id: str, *, since: Mapping[str, int] | None = None, follow: bool = True,
                      on_stdout: TextCallback | None = None, on_stderr: TextCallback | None = None,
                      on_output: ChunkCallback | None = None, capture: bool = True) -> AsyncExecution:
-        st = self._conn.core.attach(execution_id, dict(since or {}))
+        st = self._conn.core.attach(execution_id, dict(since or {}), follow=follow)
         handle = AsyncExecution(self, st, OutputSink(on_stdout, on_stderr, on_output, capture))
         await self._conn.flush()
         await self._conn.wait(lambda: st.attach is None or st.error is not None)
@@ -149,19 +176,10 @@ class AsyncSandbox:
                     tty: bool = False, cols: int | None = None, rows: int | None = None,
                     on_stdout: TextCallback | None = None, on_stderr: TextCallback | None = None,
                     on_output: ChunkCallback | None = None, capture: bool = True) -> AsyncExecution:
-        core = self.client._conn.core
-        keep_open = stdin is not False
-        request = execute_request(self.id, command, env=env, workdir=workdir, timeout=timeout, files=files,
-                                  stdin=keep_open, tty=tty, cols=cols, rows=rows)
-        reply = await self.client._call("execute-command", request, on_reply=lambda r: core.track(
-            r["executionId"], r["containerId"], live=True, stdin=keep_open or tty))
-        st = core.executions[reply["executionId"]]
-        handle = AsyncExecution(self.client, st, OutputSink(on_stdout, on_stderr, on_output, capture))
-        if isinstance(stdin, (str, bytes)):
-            if stdin:
-                await handle.send_stdin(stdin)
-            await handle.close_stdin()
-        return handle
+        return await self.client.start(
+            command, sandbox_id=self.id, timeout=timeout, env=env, workdir=workdir, files=files, stdin=stdin,
+            tty=tty, cols=cols, rows=rows, on_stdout=on_stdout, on_stderr=on_stderr, on_output=on_output,
+            capture=capture)
 
     async def attach(self, execution_id: str, **kw: Any) -> AsyncExecution:
         return await self.client.attach(execution_id, **kw)
@@ -173,7 +191,7 @@ class AsyncSandbox:
         return SandboxInfo.from_wire(await self.client._call("inspect-container", {"containerId": self.id}))
 
     async def remove(self) -> None:
-        await self.client._call("remove-container", {"containerId": self.id})
+        await self.client.remove_sandbox(self.id)
         self._owns = False
 
     async def aclose(self) -> None:

@@ -94,6 +94,9 @@ class ExecState:
         self.attach: Call | None = None
         self.lagging = False
         self.reattaches = 0
+        #: False: replay what was written so far, then stop (``execution-detached``).
+        self.follow = True
+        self.attached_status: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -245,9 +248,16 @@ class ClientCore:
     def forget(self, execution_id: str) -> None:
         self.executions.pop(execution_id, None)
 
-    def attach(self, execution_id: str, since: dict[str, int] | None = None) -> ExecState:
-        """Follow an execution this connection did not start, from ``since`` offsets."""
+    def attach(self, execution_id: str, since: dict[str, int] | None = None, *, follow: bool = True) -> ExecState:
+        """Follow an execution this connection did not start, from ``since`` offsets.
+
+        With ``follow=False`` only what is written so far is replayed; a running
+        execution then "completes" with status ``running`` and no exit code.
+        """
+        if execution_id in self.executions:
+            raise ValueError(f"execution {execution_id} is already followed by this client")
         st = self.track(execution_id, "", live=False)
+        st.follow = follow
         if since:
             st.offsets.update({k: int(v) for k, v in since.items() if k in STREAMS})
         if self.is_open or self.wire is None:
@@ -260,10 +270,11 @@ class ClientCore:
             if st.attach is call:
                 st.attach = None
                 st.container_id = st.container_id or reply.get("containerId", "")
+                st.attached_status = reply.get("status")
 
         ref = f"r{next(self._refs)}"
-        frame = self._frame("attach-execution", {"executionId": st.id, "since": dict(st.offsets), "follow": True,
-                                                 "ref": ref})
+        frame = self._frame("attach-execution", {"executionId": st.id, "since": dict(st.offsets),
+                                                 "follow": st.follow, "ref": ref})
         call = Call(ref, "attach-execution", frame, True, attached)
         self._calls[ref] = call
         st.attach, st.live = call, False  # the attach replaces a live feed
@@ -332,6 +343,11 @@ class ClientCore:
             st = self.executions.get(data.get("executionId", ""))
             if st is not None:
                 self._on_complete(st, data)
+        elif event == "execution-detached":
+            st = self.executions.get(data.get("executionId", ""))
+            if st is not None and st.attach is None and not st.lagging and st.complete is None:
+                st.complete = {"executionId": st.id, "containerId": st.container_id,
+                               "status": st.attached_status or "running", "exitCode": None}
         elif event == "warning":
             st = self.executions.get(data.get("executionId", ""))
             if st is not None:

@@ -69,17 +69,44 @@ class Client:
         """The sandboxes this client may see."""
         return [SandboxInfo.from_wire(d) for d in self._call("list-containers", {})["containers"]]
 
+    def remove_sandbox(self, sandbox_id: str) -> str:
+        """Remove a sandbox (running commands in it are stopped); return its full id."""
+        return (self._call("remove-container", {"containerId": sandbox_id}))["containerId"]
+
     def executions(self, sandbox_id: str | None = None) -> list[ExecutionInfo]:
         """Execution records, newest first (at most 200), of one sandbox or all visible ones."""
         data = {"containerId": sandbox_id} if sandbox_id else {}
         return [ExecutionInfo.from_wire(d) for d in self._call("list-executions", data)["executions"]]
 
-    def attach(self, execution_id: str, *, since: Mapping[str, int] | None = None,
+    def start(
+        self, command: Sequence[str] | str, *, sandbox_id: str | None = None, image: str | None = None,
+        timeout: float | None = None, env: Mapping[str, str] | None = None, workdir: str | None = None,
+        files: Mapping[str, FileContent] | None = None, stdin: bool | str | bytes = False, tty: bool = False,
+        cols: int | None = None, rows: int | None = None, on_stdout: TextCallback | None = None,
+        on_stderr: TextCallback | None = None, on_output: ChunkCallback | None = None, capture: bool = True,
+    ) -> Execution:
+        """Start ``command`` in sandbox ``sandbox_id``, or in a new one-off sandbox from
+        ``image`` that is removed when the command ends. See :meth:`Sandbox.start`."""
+        core = self._conn.core
+        keep_open = stdin is not False
+        request = execute_request(sandbox_id, command, image=image, env=env, workdir=workdir, timeout=timeout,
+                                  files=files, stdin=keep_open, tty=tty, cols=cols, rows=rows)
+        reply = self._call("execute-command", request, on_reply=lambda r: core.track(
+            r["executionId"], r["containerId"], live=True, stdin=keep_open or tty))
+        handle = Execution(self, core.executions[reply["executionId"]],
+                           OutputSink(on_stdout, on_stderr, on_output, capture))
+        if isinstance(stdin, (str, bytes)):
+            if stdin:
+                handle.send_stdin(stdin)
+            handle.close_stdin()
+        return handle
+
+    def attach(self, execution_id: str, *, since: Mapping[str, int] | None = None, follow: bool = True,
                on_stdout: TextCallback | None = None, on_stderr: TextCallback | None = None,
                on_output: ChunkCallback | None = None, capture: bool = True) -> Execution:
         """Follow an execution (running or finished), replaying its output from ``since``
         (``{"stdout": n, "stderr": m}``, default the start)."""
-        st = self._conn.core.attach(execution_id, dict(since or {}))
+        st = self._conn.core.attach(execution_id, dict(since or {}), follow=follow)
         handle = Execution(self, st, OutputSink(on_stdout, on_stderr, on_output, capture))
         self._conn.wait(lambda: st.attach is None or st.error is not None)
         if st.error is not None:
@@ -179,19 +206,10 @@ class Sandbox:
         ``stdin=True`` keeps stdin open for :meth:`Execution.send_stdin`; text or bytes are
         sent and stdin closed.
         """
-        core = self.client._conn.core
-        keep_open = stdin is not False
-        request = execute_request(self.id, command, env=env, workdir=workdir, timeout=timeout, files=files,
-                                  stdin=keep_open, tty=tty, cols=cols, rows=rows)
-        reply = self.client._call("execute-command", request, on_reply=lambda r: core.track(
-            r["executionId"], r["containerId"], live=True, stdin=keep_open or tty))
-        st = core.executions[reply["executionId"]]
-        handle = Execution(self.client, st, OutputSink(on_stdout, on_stderr, on_output, capture))
-        if isinstance(stdin, (str, bytes)):
-            if stdin:
-                handle.send_stdin(stdin)
-            handle.close_stdin()
-        return handle
+        return self.client.start(
+            command, sandbox_id=self.id, timeout=timeout, env=env, workdir=workdir, files=files, stdin=stdin,
+            tty=tty, cols=cols, rows=rows, on_stdout=on_stdout, on_stderr=on_stderr, on_output=on_output,
+            capture=capture)
 
     def attach(self, execution_id: str, **kw: Any) -> Execution:
         """See :meth:`Client.attach`."""
@@ -206,7 +224,7 @@ class Sandbox:
 
     def remove(self) -> None:
         """Remove the sandbox (running commands are stopped)."""
-        self.client._call("remove-container", {"containerId": self.id})
+        self.client.remove_sandbox(self.id)
         self._owns = False
 
     def close(self) -> None:

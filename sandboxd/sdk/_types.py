@@ -47,6 +47,8 @@ class ExecutionResult:
     reason: str | None = None
     #: With status ``error``: ``ENGINE_UNAVAILABLE`` or ``SANDBOX_STOPPED``.
     error_code: str | None = None
+    #: ``execution-complete``'s data as the daemon sent it.
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def stdout(self) -> str:
@@ -67,6 +69,7 @@ class ExecutionResult:
             exit_code=data.get("exitCode"), stdout_bytes=stdout, stderr_bytes=stderr,
             duration=(data.get("durationMs") or 0) / 1000, truncated=bool(data.get("truncated")),
             reason=data.get("reason"), error_code=data.get("errorCode"),
+            raw={k: v for k, v in data.items() if k != "ref"},
         )
 
 
@@ -84,6 +87,8 @@ class SandboxInfo:
     #: Only from :meth:`Sandbox.info`: the sandbox's limits and running executions.
     limits: Mapping[str, Any] | None = None
     running_executions: Sequence[str] = ()
+    #: The description as the daemon sent it.
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> SandboxInfo:
@@ -91,6 +96,7 @@ class SandboxInfo:
             id=d["containerId"], image=d.get("image", ""), created_at=d.get("createdAt"), owner=d.get("owner"),
             ephemeral=bool(d.get("ephemeral")), labels=dict(d.get("labels") or {}), ttl_seconds=d.get("ttlSeconds"),
             limits=d.get("limits"), running_executions=tuple(d.get("runningExecutions") or ()),
+            raw={k: v for k, v in d.items() if k != "ref"},
         )
 
 
@@ -113,6 +119,8 @@ class ExecutionInfo:
     #: Bytes of output per stream (``{"stdout": n, "stderr": m}``).
     bytes: Mapping[str, int] = field(default_factory=dict)
     truncated: bool = False
+    #: The record as the daemon sent it.
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> ExecutionInfo:
@@ -122,7 +130,7 @@ class ExecutionInfo:
             status=d.get("status", ""), exit_code=d.get("exitCode"), owner=d.get("owner"), image=d.get("image"),
             workdir=d.get("workdir"), reason=d.get("reason"), started_at=d.get("startedAt"),
             finished_at=d.get("finishedAt"), duration=None if ms is None else ms / 1000,
-            bytes=dict(d.get("bytes") or {}), truncated=bool(d.get("truncated")),
+            bytes=dict(d.get("bytes") or {}), truncated=bool(d.get("truncated")), raw=dict(d),
         )
 
 

@@ -135,7 +135,7 @@ def test_another_users_sandbox_is_not_found_and_bad_tokens_are_refused(sdk_daemo
     flavour.run(body)
 
 
-def test_attach_replays_from_an_offset_and_executions_are_listed(sdk_daemon, flavour):
+def test_attach_replays_from_an_offset_snapshots_one_offs_and_listing(sdk_daemon, flavour):
     async def body(f: Flavour):
         async with await f.create(url=sdk_daemon.sdk_url, token=ALICE) as sbx:
             done = await sbx.run(["sh", "-c", "printf 0123456789; printf ab >&2"])
@@ -144,6 +144,18 @@ def test_attach_replays_from_an_offset_and_executions_are_listed(sdk_daemon, fla
             assert (r.stdout, r.stderr, r.status) == ("456789", "ab", "success")
             listed = await sbx.executions()
             assert listed[0].id == done.execution_id and listed[0].bytes == {"stdout": 10, "stderr": 2}
+            running = await sbx.start(["sh", "-c", "echo first; exec sleep 30"])
+            async for _ in running.output():
+                break
+            other = f.client(sdk_daemon.sdk_url, token=ALICE)
+            try:
+                snapshot = await (await other.attach(running.id, follow=False)).wait()
+                assert (snapshot.status, snapshot.exit_code, snapshot.stdout) == ("running", None, "first\n")
+                one_off = await (await other.start(["echo", "one-off"], image="sandboxd/busybox")).wait()
+                assert one_off.stdout == "one-off\n" and one_off.sandbox_id not in [s.id for s in await other.sandboxes()]
+            finally:
+                await f.close(other)
+            await running.kill("KILL")
 
     flavour.run(body)
 
