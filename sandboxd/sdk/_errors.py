@@ -28,7 +28,8 @@ class AuthenticationFailed(SandboxdError):
     or an Origin it does not allow. Not retried."""
 
     code = "AUTHENTICATION_FAILED"
-    exit_code = 1
+    #: The CLI exits 125 for any failure to get through to the daemon.
+    exit_code = 125
 
     def __init__(self, message: str, *, status: int = 401) -> None:
         super().__init__(message)
