@@ -94,8 +94,8 @@ def test_stdin_callbacks_env_workdir_files(sdk_daemon, flavour):
             r = await h.wait()
             assert "".join(seen) == "line 1\n\u00e9 done\n" == r.stdout
             assert r.stderr == "hello from /tmp\n"
-            r = await sbx.run(["sh", "main.sh"], files={"main.sh": "echo from a file", "data/x.bin": b"\x00\x01"},
-                              workdir="/tmp/w")
+            r = await sbx.run(["sh", "w/main.sh"], files={"w/main.sh": "echo from a file", "w/x.bin": b"\x00\x01"},
+                              workdir="/tmp")
             assert r.stdout == "from a file\n"
 
     flavour.run(body)
