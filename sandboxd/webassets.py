@@ -19,6 +19,7 @@ ASSETS: dict[str, tuple[Path, str]] = {
     "/index.html": (WEB_DIR / "index.html", "text/html; charset=utf-8"),
     "/static/conn.js": (WEB_DIR / "conn.js", "text/javascript; charset=utf-8"),
     "/static/tabs.js": (WEB_DIR / "tabs.js", "text/javascript; charset=utf-8"),
+    "/static/files.js": (WEB_DIR / "files.js", "text/javascript; charset=utf-8"),
     "/static/app.js": (WEB_DIR / "app.js", "text/javascript; charset=utf-8"),
     "/static/style.css": (WEB_DIR / "style.css", "text/css; charset=utf-8"),
     "/vendor/xterm.js": (_XTERM / "xterm" / "lib" / "xterm.js", "text/javascript; charset=utf-8"),

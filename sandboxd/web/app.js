@@ -12,10 +12,8 @@ if (typeof Terminal === "undefined") {
 }
 
 const $ = (id) => document.getElementById(id);
-const LAYOUT_KEY = "sandboxd-layout";
+const LAYOUT_KEY = "sandboxd-layout", ALIVE_KEY = "sandboxd-alive";
 const REPLAY_BYTES = 256 * 1024;  // after a reload, a shell's screen is rebuilt from this much output
-const LIST_DIR = 'cd -- "$1" || exit 2; pwd; for f in * .[!.]* ..?*; do ' +
-  'if [ -d "$f" ]; then echo "d $f"; elif [ -e "$f" ] || [ -L "$f" ]; then echo "f $f"; fi; done';
 
 const app = {
   conn: null, tabs: [], active: null, user: null, nextShell: 1,
@@ -154,86 +152,19 @@ const app = {
   restore(containerId) {
     let saved = null;
     try { saved = JSON.parse(sessionStorage.getItem(LAYOUT_KEY) || "null"); } catch (err) { saved = null; }
+    // A duplicated browser tab starts with a copy of this sessionStorage while the
+    // original still runs (a reload has been through pagehide): it must not share its shells.
+    const duplicate = sessionStorage.getItem(ALIVE_KEY) === "1";
+    sessionStorage.setItem(ALIVE_KEY, "1");
     const shells = (saved && saved.shells) || [{ key: "sh1", title: "Shell 1", exec: null }];
     for (const s of shells) {
-      const ex = s.exec && s.exec.containerId === containerId
+      const ex = !duplicate && s.exec && s.exec.containerId === containerId
         ? { id: s.exec.id, containerId, offsets: { 1: Math.max(0, s.exec.offset - REPLAY_BYTES), 2: 0 }, done: false }
         : null;  // a shell of another sandbox: left to the daemon's grace
       this.addShellTab({ key: s.key, title: s.title, exec: ex });
     }
     this.tabs.push(new CommandsTab(this));
     return this.tabs.find((t) => saved && t.key === saved.active) || this.tabs[0];
-  },
-
-  // --- files ----------------------------------------------------------------------
-  async uploadFiles(fileList) {
-    const containerId = await this.ensureSandbox();
-    const files = {};
-    for (const file of fileList) {
-      const bytes = new Uint8Array(await file.arrayBuffer());
-      let binary = "";
-      for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-      files[file.name] = { content: btoa(binary), encoding: "base64" };
-    }
-    const { paths } = await this.conn.call("upload-files", { containerId, files });
-    this.showStatus(`uploaded ${paths.map(escapeHtml).join(", ")}`);
-  },
-
-  async downloadFile(path) {
-    const got = await this.conn.call("download-file", { containerId: this.containerId, path });
-    const bytes = Uint8Array.from(atob(got.content), (c) => c.charCodeAt(0));
-    const link = document.createElement("a");
-    link.href = URL.createObjectURL(new Blob([bytes]));
-    link.download = path.split("/").pop() || "download";
-    link.click();
-    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-    this.showStatus(`downloaded ${escapeHtml(path)} (${got.size} bytes)`);
-  },
-
-  /** Run a short helper command and collect its stdout (for the file picker). */
-  async runQuietly(command) {
-    const accepted = await this.conn.call("execute-command", { containerId: this.containerId, command });
-    return new Promise((resolve) => {
-      const chunks = [];
-      this.track(accepted.executionId, {
-        onOutput: (stream, seq, bytes) => { if (stream === 1) chunks.push(bytes.slice()); },
-        onComplete: (data) => {
-          this.untrack(data.executionId);
-          resolve({ exitCode: data.exitCode, stdout: new TextDecoder().decode(concat(chunks)) });
-        },
-      });
-    });
-  },
-
-  async listDirectory(dir) {
-    const { exitCode, stdout } = await this.runQuietly(["/bin/sh", "-c", LIST_DIR, "sh", dir]);
-    if (exitCode !== 0) throw new Error(`cannot open ${dir}`);
-    const [where, ...rest] = stdout.split("\n").filter(Boolean);
-    const entries = rest.map((l) => ({ dir: l[0] === "d", name: l.slice(2) }))
-      .sort((a, b) => (b.dir - a.dir) || a.name.localeCompare(b.name));
-    return { where, entries };
-  },
-
-  async showDirectory(dir) {
-    const list = $("download-list");
-    list.textContent = "…";
-    const { where, entries } = await this.listDirectory(dir);
-    $("download-where").textContent = where;
-    list.textContent = "";
-    const join = (name) => (where === "/" ? "" : where) + "/" + name;
-    const items = where === "/" ? entries : [{ dir: true, name: "..", path: where.replace(/\/[^/]*$/, "") || "/" }, ...entries];
-    for (const entry of items) {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = entry.dir ? "dir" : "file";
-      button.textContent = entry.dir ? `${entry.name}/` : entry.name;
-      const path = entry.path || join(entry.name);
-      button.onclick = () => (entry.dir ? report(this.showDirectory(path)) : ($("download-path").value = path));
-      if (!entry.dir) button.ondblclick = () => { $("download-path").value = path; $("download-go").click(); };
-      li.appendChild(button);
-      list.appendChild(li);
-    }
   },
 
   // --- the page's own bits ----------------------------------------------------------
@@ -283,12 +214,6 @@ const app = {
 function setConn(state, text) { $("conn").dataset.state = state; $("conn-text").textContent = text; }
 const report = (p) => p.catch((err) => app.banner(err.message));
 
-function concat(chunks) {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) { out.set(c, at); at += c.length; }
-  return out;
-}
 
 // --- start-up: token and sandbox from the address bar ------------------------------
 
@@ -322,7 +247,8 @@ app.activate(first);
 
 let resizeTimer = 0;
 window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => app.tabs.forEach((t) => t.refit()), 50); });
-window.addEventListener("pagehide", () => app.save());
+window.addEventListener("pagehide", () => { app.save(); sessionStorage.removeItem(ALIVE_KEY); });
+window.addEventListener("pageshow", () => sessionStorage.setItem(ALIVE_KEY, "1"));
 $("new-shell").onclick = () => app.activate(app.addShellTab(), { start: true });
 $("new-sandbox").onclick = () => report((async () => {
   await app.useSandbox("");
@@ -334,18 +260,18 @@ $("upload").onclick = () => $("upload-input").click();
 $("upload-input").onchange = (e) => {
   const chosen = Array.from(e.target.files);  // clearing the input below empties its live FileList
   e.target.value = "";
-  report(app.uploadFiles(chosen));
+  report(files.upload(chosen));
 };
 $("download").onclick = () => {
   if (!app.containerId) return app.banner("pick a sandbox first");
   $("download-path").value = "";
   $("download-dialog").returnValue = "";  // Escape keeps the last value otherwise
   $("download-dialog").showModal();
-  report(app.showDirectory("."));
+  report(files.showDirectory("."));
 };
 $("download-dialog").onclose = () => {
   const path = $("download-path").value.trim();
-  if ($("download-dialog").returnValue === "ok" && path) report(app.downloadFile(path));
+  if ($("download-dialog").returnValue === "ok" && path) report(files.download(path));
   app.active.term.focus();
 };
 $("font-smaller").onclick = () => app.setFontSize(app.fontSize - 1);

@@ -109,15 +109,15 @@ async def test_resize_of_a_command_without_a_terminal_is_a_bad_request(daemon):
 
 async def test_a_terminal_nobody_follows_is_stopped_after_the_grace(make_daemon):
     daemon = make_daemon("[limits]\ndetached_tty_grace_seconds = 1.0")
-    async with open_client(daemon.url) as starter:
-        configured = await starter.call("configure-session", {"binaryOutput": False})
-        assert (configured["user"], configured["roles"]) == ("anonymous", ["anonymous"])
-        sandbox = (await starter.call("create-container", {"image": FAST_IMAGE}))["containerId"]
-        shell = (await starter.call("execute-command", {"containerId": sandbox, "command": ["sh"], "tty": True}))
-        plain = (await starter.call("execute-command", {"containerId": sandbox, "command": ["sleep", "60"]}))
     async with open_client(daemon.url) as watcher:
-        await watcher.call("join-container", {"containerId": sandbox})
-        await trio.sleep(2)  # two graces: a joined session keeps the terminal
+        async with open_client(daemon.url) as starter:
+            configured = await starter.call("configure-session", {"binaryOutput": False})
+            assert (configured["user"], configured["roles"]) == ("anonymous", ["anonymous"])
+            sandbox = (await starter.call("create-container", {"image": FAST_IMAGE}))["containerId"]
+            shell = await starter.call("execute-command", {"containerId": sandbox, "command": ["sh"], "tty": True})
+            plain = await starter.call("execute-command", {"containerId": sandbox, "command": ["sleep", "60"]})
+            await watcher.call("join-container", {"containerId": sandbox})
+        await trio.sleep(2)  # two graces without the starter: a joined session keeps the terminal
         assert await _statuses(watcher, sandbox) == {shell["executionId"]: "running", plain["executionId"]: "running"}
     async with open_client(daemon.url) as later:  # a list does not follow anything
         with trio.fail_after(20):
