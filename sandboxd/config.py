@@ -171,8 +171,21 @@ class PluginsConfig:
 
 
 @dataclass(frozen=True)
+class SocketIOConfig:
+    """Engine.IO settings of the Socket.IO endpoint (``/socket.io/``, ``/sandbox/ws/``)."""
+
+    #: The server pings every client this often; one that does not answer within the
+    #: timeout is disconnected (the reference server's defaults).
+    ping_interval_seconds: float = 25.0
+    ping_timeout_seconds: float = 20.0
+    #: Largest message (or polling request body) a client may send.
+    max_payload_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
+    socketio: SocketIOConfig = field(default_factory=SocketIOConfig)
     docker: DockerConfig = field(default_factory=DockerConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)

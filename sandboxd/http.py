@@ -194,8 +194,8 @@ async def send_response(
     *,
     content_type: str = "text/plain; charset=utf-8",
     headers: dict[str, str] | None = None,
-) -> None:
-    """Send one complete response and close the connection."""
+) -> bool:
+    """Send one complete response and close the connection; False if the client was gone."""
     if isinstance(body, dict):
         body = json.dumps(body, indent=None).encode()
         content_type = "application/json"
@@ -217,7 +217,8 @@ async def send_response(
     try:
         await stream.send_all(data)
     except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
+        return False
+    return True
 
 
 class ReplayStream(trio.abc.Stream):

@@ -13,7 +13,7 @@ from typing import Any
 import trio
 import trio_websocket
 
-from . import rest, webassets
+from . import rest, socketio, webassets
 from .errors import SandboxdError
 from .http import BadHTTPRequest, OriginPolicy, ReplayStream, Request, read_request, send_response
 from .metrics import CONTENT_TYPE_LATEST
@@ -46,6 +46,8 @@ class Server:
         #: Checked on every request before routing; knows the ports once listening.
         self.origin_policy = OriginPolicy.from_config(hub.config, ())
         self.api = rest.open_api(hub, lambda: self.closing)
+        #: Socket.IO clients (Engine.IO sessions outlive the HTTP requests that carry them).
+        self.socketio = socketio.build(hub)
 
     async def serve(
         self, listeners: list[trio.SocketListener] | None = None, *, task_status: Any = trio.TASK_STATUS_IGNORED
@@ -58,6 +60,7 @@ class Server:
         log.info("listening on %s:%s", self.config.host, ports[0])
         async with trio.open_nursery() as connections:
             self._connections = connections
+            await connections.start(self.socketio.run)
             with trio.CancelScope() as accept_scope:
                 self._accept_scope = accept_scope
                 task_status.started(ports[0])
@@ -71,6 +74,7 @@ class Server:
         if self._accept_scope is not None:
             self._accept_scope.cancel()
         await self.hub.drain(self.config.shutdown_grace_seconds)
+        self.socketio.close_all("daemon shutting down")
         with trio.move_on_after(2):
             async with trio.open_nursery() as nursery:
                 for ws in list(self._websockets):
@@ -122,6 +126,11 @@ class Server:
         elif request.path == "/healthz" and request.method in ("GET", "HEAD"):
             health = await self.hub.health()
             await send_response(stream, 200 if health["status"] == "ok" else 503, health)
+        elif socketio.wants_engineio(request):
+            if self.closing:
+                await send_response(stream, 503, "the daemon is shutting down\n")
+            else:
+                await self.socketio.handle(stream, request, socketio.cors_headers(request, self.origin_policy))
         elif request.path == WS_PATH:
             if not request.is_websocket:
                 await send_response(stream, 426, "this endpoint speaks WebSocket only\n",

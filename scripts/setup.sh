@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One-stop setup on a fresh Debian 12 machine (as root): the Docker engine (started with
 # this project's network-less flags), the sandbox images, the web terminal's front-end
-# packages (npm), Chromium for the browser tests, and a virtualenv in .venv with sandboxd
-# and its test dependencies. Safe to run again; it only does what is missing.
+# packages and the tests' socket.io-client (npm), Chromium for the browser tests, and a
+# virtualenv in .venv with sandboxd and its test dependencies. Safe to run again; it only
+# does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,10 @@ if [ -n "$need" ]; then
 fi
 if [ ! -f sandboxd/web/node_modules/@xterm/xterm/lib/xterm.js ]; then
   (cd sandboxd/web && npm ci --no-audit --no-fund --silent)
+fi
+# socket.io-client, for the Socket.IO tests (Node scenarios and the browser bundle).
+if [ ! -f tests/js/node_modules/socket.io-client/dist/socket.io.min.js ]; then
+  (cd tests/js && npm ci --no-audit --no-fund --silent)
 fi
 
 if [ ! -x .venv/bin/python ]; then

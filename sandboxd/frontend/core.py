@@ -35,11 +35,13 @@ Handler = Callable[[Any, Any], Awaitable[None]]
 class SessionCore(Following):
     """One connected client: its identity, its settings, and the message handlers."""
 
-    def __init__(self, ops: Operations, peer: str = "?", principal: Principal = ANONYMOUS) -> None:
+    def __init__(self, ops: Operations, peer: str = "?", principal: Principal = ANONYMOUS,
+                 *, session_id: str | None = None) -> None:
         super().__init__()
         self.ops = ops
         self.principal = principal
-        self.id = f"s{next(_ids)}"
+        #: Unique among connected clients (a Socket.IO socket's is its ``socket.id``).
+        self.id = session_id or f"s{next(_ids)}"
         self.peer = peer
         #: How this client is known to the operations layer (joined sandboxes, inbox).
         self.watcher = Watcher(self.id, principal, self.notify, tails=self._tailers)

@@ -1,0 +1,126 @@
+"""Socket.IO: the seed's clients, verbatim, with the real npm socket.io-client (Node).
+
+The scenarios live in ``tests/js/socketio_client.js`` (one Node process each; it exits
+non-zero with the failed assertion). ``scripts/setup.sh`` installs the package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import Daemon
+
+SCRIPT = Path(__file__).parents[1] / "js" / "socketio_client.js"
+TOKEN = "sio-test-token"
+ALLOWED_ORIGIN = "http://notebooks.example"
+PING_INTERVAL, PING_TIMEOUT = 2.0, 5.0
+
+
+def node(scenario: str, daemon: Daemon, **args) -> None:
+    proc = subprocess.run(["node", str(SCRIPT), scenario, json.dumps({"url": daemon.http, **args})],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, f"{scenario} failed:\n{proc.stderr}{proc.stdout}"
+    assert f"ok {scenario}" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    """Token auth, an allowed browser origin, and a quick heartbeat."""
+    sha = hashlib.sha256(TOKEN.encode()).hexdigest()
+    d = Daemon(tmp_path_factory.mktemp("sio"), f"""
+[socketio]
+ping_interval_seconds = {PING_INTERVAL}
+ping_timeout_seconds = {PING_TIMEOUT}
+[plugins]
+enabled = ["token_auth"]
+[plugins.token_auth]
+tokens = [{{ user = "alice", roles = ["user"], sha256 = "{sha}" }}]
+""")
+    yield d
+    d.cleanup()
+
+
+@pytest.mark.parametrize(("transports", "ends_on"), [
+    (None, "websocket"),           # io(apiUrl) exactly: polling, then the upgrade
+    (["polling"], "polling"),
+    (["websocket"], "websocket"),
+], ids=["upgrade", "polling", "websocket"])
+def test_first_design_web_terminal_works_verbatim(daemon, transports, ends_on):
+    """join-session → session-joined; exec-output stdout and stderr apart, 2 MB whole and
+    in order with contiguous seq; exec-finished with the exit code; error events."""
+    node("first-design", daemon, transports=transports, expectTransport=ends_on)
+
+
+@pytest.mark.parametrize("transports", [None, ["polling"]], ids=["websocket-first", "polling"])
+def test_second_design_client_works_verbatim(daemon, transports):
+    """path /sandbox/ws, join-container "<id>" → container-joined {success: true};
+    execution-output / execution-complete with ISO 8601 timestamps."""
+    node("second-design", daemon, transports=transports)
+
+
+@pytest.mark.parametrize("transports", [["polling"], ["websocket"]], ids=["polling", "websocket"])
+def test_acks_stdin_kill_and_binary_attachments(daemon, transports):
+    """An ack gets the reply (or {error}); stdin as text and as a Buffer comes back
+    byte-exact; kill; binary output as Buffer attachments."""
+    node("interactive", daemon, transports=transports)
+
+
+def test_token_from_the_connect_auth_payload(guarded):
+    """auth: {token}, ?token= and Authorization all work; without, connect_error."""
+    node("auth", guarded, token=TOKEN, auth={"token": TOKEN})
+
+
+def test_engineio_errors_and_cors_as_the_reference_server(guarded):
+    node("http", guarded, token=TOKEN, pingIntervalMs=PING_INTERVAL * 1000, allowedOrigin=ALLOWED_ORIGIN)
+
+
+def test_heartbeat_closes_silent_clients(guarded):
+    node("heartbeat", guarded, pingIntervalMs=PING_INTERVAL * 1000, pingTimeoutMs=PING_TIMEOUT * 1000)
+
+
+def test_a_client_that_stops_polling_stops_the_command_not_the_daemon(daemon):
+    """Backpressure over long-polling: while the starting client does not poll, the
+    command's output is not read ahead (its log stays small) and the daemon's memory
+    does not grow; once it polls again the output resumes where it stopped."""
+    base = "/socket.io/?EIO=4&transport=polling"
+    conn = lambda: http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)  # noqa: E731
+
+    def request(method: str, sid: str | None = None, body: str | None = None) -> str:
+        c = conn()
+        c.request(method, base + (f"&sid={sid}" if sid else ""), body=body)
+        r = c.getresponse()
+        text = r.read().decode()
+        assert r.status == 200, text
+        c.close()
+        return text
+
+    sid = json.loads(request("GET")[1:])["sid"]
+    request("POST", sid, '40\x1e42["execute-command",{"image":"sandboxd/busybox","command":'
+                         '["sh","-c","yes 0123456789abcdef | head -c 400000000"]}]')
+    received, execution_id = 0, None
+    while execution_id is None or received < 1_000_000:
+        for packet in request("GET", sid).split("\x1e"):
+            if packet.startswith('42["command-accepted"'):
+                execution_id = json.loads(packet[2:])[1]["executionId"]
+            elif packet.startswith('42["execution-output"'):
+                received += len(json.loads(packet[2:])[1]["data"])
+    log = daemon.state_dir / "logs" / f"{execution_id}.log"
+    rss_before, log_before = daemon.rss_kib(), log.stat().st_size
+    time.sleep(4)  # not polling, on purpose: nothing else can show that nothing happens
+    grown_log = log.stat().st_size - log_before
+    grown_rss = daemon.rss_kib() - rss_before
+    assert grown_log < 8_000_000, f"the command ran ahead by {grown_log} bytes"
+    assert grown_rss < 16 * 1024, f"daemon RSS grew {grown_rss} KiB"
+    seq = None
+    for packet in request("GET", sid).split("\x1e"):
+        if packet.startswith('42["execution-output"'):
+            seq = json.loads(packet[2:])[1]["seq"] if seq is None else seq
+    assert seq == received, "output resumes exactly where it stopped"
+    request("POST", sid, f'42["kill",{{"executionId":"{execution_id}"}}]\x1e1')
