@@ -139,7 +139,7 @@ class SocketIOSession(SessionCore):
             self._pending_ack = (ref, packet.id)
             data = {**data, "ref": ref} if isinstance(data, dict) else {"containerId": data, "ref": ref}
         try:
-            message = p.parse_client_message(_encode_json({"event": name, "data": data}))
+            message = p.parse_client_message(_encode_json({"event": name, "data": data}).decode("utf-8"))
         except SandboxdError as exc:
             await self.report(exc, ref)
         else:

@@ -35,6 +35,8 @@ def guarded(tmp_path_factory):
     """Token auth, an allowed browser origin, and a quick heartbeat."""
     sha = hashlib.sha256(TOKEN.encode()).hexdigest()
     d = Daemon(tmp_path_factory.mktemp("sio"), f"""
+[server]
+allowed_origins = ["{ALLOWED_ORIGIN}"]
 [socketio]
 ping_interval_seconds = {PING_INTERVAL}
 ping_timeout_seconds = {PING_TIMEOUT}
@@ -78,7 +80,10 @@ def test_token_from_the_connect_auth_payload(guarded):
 
 
 def test_engineio_errors_and_cors_as_the_reference_server(guarded):
-    node("http", guarded, token=TOKEN, pingIntervalMs=PING_INTERVAL * 1000, allowedOrigin=ALLOWED_ORIGIN)
+    """Unknown sid, EIO=3, two polls at once, a malformed payload; CORS echoed (with
+    credentials) for an allowed origin on every answer, none for a refused one."""
+    node("http", guarded, token=TOKEN, pingIntervalMs=PING_INTERVAL * 1000, allowedOrigin=ALLOWED_ORIGIN,
+         refusedOrigin="http://elsewhere.example")
 
 
 def test_heartbeat_closes_silent_clients(guarded):
