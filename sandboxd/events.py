@@ -10,7 +10,7 @@ import time
 from typing import Any, Sequence
 
 from .engine import STDERR, STDOUT
-from .output import StreamDecoder
+from .output import StreamDecoder, chunk_bytes
 from .protocol import encode, encode_binary_output
 
 STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
@@ -66,6 +66,16 @@ class OutputEvent(ServerEvent):
         if self.raw is None:
             return None
         return encode_binary_output(self.execution_id, self.stream_id, self.raw_seq, self.raw)
+
+
+def output_end(event: OutputEvent, binary: bool) -> int | None:
+    """The stream offset just past what ``event`` carries in the given wire form (None:
+    nothing in that form)."""
+    if binary:
+        return None if event.raw is None else event.raw_seq + event.nbytes
+    if event.data is None:
+        return None
+    return event.data["seq"] + len(chunk_bytes(event.data["data"], "encoding" in event.data))
 
 
 def complete_data(record: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,11 @@ of the daemon buffering. Every chunk is first appended to the execution's log
 (:mod:`sandboxd.logstore`); other watchers read from there at their own pace
 (:mod:`sandboxd.replay`), so they can neither slow the command down nor grow memory.
 If the starting session goes away, nothing holds the command back.
+
+Stopping and completing never wait on a client: once a stop is requested (timeout,
+kill, output cap), or when the execution completes, an event that does not fit in the
+starter's channel at once drops the live feed instead (:attr:`Subscription.dropped`);
+the session then follows the rest from the log, without a gap.
 """
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ class Subscription:
         #: The session takes output as binary frames (so the pump may skip UTF-8 work).
         self.binary = binary
         self.send_channel, self.receive_channel = trio.open_memory_channel[ServerEvent](_OWNER_WINDOW)
+        #: The execution stopped feeding this channel because the session did not keep up
+        #: while the execution was stopping or completing: it resumes from the log.
+        self.dropped = False
 
 
 @dataclass
@@ -116,6 +124,8 @@ class Execution:
         self.started_by = request.started_by
         self._stop_reason: str | None = None
         self._stop = trio.Event()
+        #: Around a publish that waits for the starter; a stop request cancels it.
+        self._publish_scope: trio.CancelScope | None = None
         #: Set (with ``reason``) when the execution ended because something failed
         #: around it: ENGINE_UNAVAILABLE, SANDBOX_STOPPED, ...
         self.error_code: str | None = None
@@ -170,13 +180,36 @@ class Execution:
     def wants_text(self) -> bool:
         return self.live is not None and not self.live.binary
 
-    async def _publish(self, event: ServerEvent) -> None:
-        if self.live is None:
+    async def _publish(self, event: ServerEvent, *, wait: bool = True) -> None:
+        """Give ``event`` to the starter: waiting for room while the command runs
+        (backpressure), never once it is stopping or ``wait`` is False."""
+        live = self.live
+        if live is None:
             return
         try:
-            await self.live.send_channel.send(event)
+            if wait and not self._stop.is_set():
+                with trio.CancelScope() as scope:
+                    self._publish_scope = scope
+                    await live.send_channel.send(event)
+                self._publish_scope = None
+                if not scope.cancelled_caught:
+                    return
+            else:
+                live.send_channel.send_nowait(event)
+                return
+        except trio.WouldBlock:
+            pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             # The session went away: the command goes on without it.
+            self.live = None
+            return
+        self._drop_live(live)
+
+    def _drop_live(self, live: Subscription) -> None:
+        """Stop feeding a starter that does not keep up; it resumes from the log."""
+        live.dropped = True
+        live.send_channel.close()
+        if self.live is live:
             self.live = None
 
     def _warning(self, code: str, message: str) -> ServerEvent:
@@ -198,6 +231,8 @@ class Execution:
         if self._stop_reason is None:
             self._stop_reason = reason
         self._stop.set()
+        if self._publish_scope is not None:
+            self._publish_scope.cancel()  # stopping never waits on the starter's socket
 
     async def write_stdin(self, data: bytes) -> None:
         if not self._stdin_open:
@@ -537,7 +572,7 @@ class ExecutionManager:
         if self.metrics is not None:
             self.metrics.executions.labels(ex.status).inc()
         try:
-            await ex._publish(ServerEvent("execution-complete", complete_data(ex.summary_record())))
+            await ex._publish(ServerEvent("execution-complete", complete_data(ex.summary_record())), wait=False)
         finally:
             ex.unsubscribe_live()
             ex.finished.set()

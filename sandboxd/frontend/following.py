@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..events import ServerEvent, complete_data
+from ..events import OutputEvent, ServerEvent, complete_data, output_end
 from ..operations import Announcement, LiveFeed
 
 if TYPE_CHECKING:
@@ -92,16 +92,22 @@ class Following:
                 ex.live.binary = binary
 
     async def _forward(self, ex: Execution, feed: Subscription) -> None:
+        sent: dict[int, int] = {}  # stream id -> bytes of it this client has been sent
         try:
             async with feed.receive_channel:
                 async for event in feed.receive_channel:
                     await self.emit_output(event)
+                    if isinstance(event, OutputEvent) and (end := output_end(event, self.binary_output)) is not None:
+                        sent[event.stream_id] = end
         except SessionClosed:
             if self._nursery is not None:
                 self._nursery.cancel_scope.cancel()
         finally:
             if self._live.get(ex.id) is ex:
                 del self._live[ex.id]
+        if feed.dropped and self._nursery is not None:
+            # We fell behind while it stopped or completed: the rest comes from the log.
+            self.start_tail(ex.id, sent, follow=True)
 
     def start_tail(self, execution_id: str, since: dict[int, int], *, follow: bool, announce: bool = False) -> None:
         """Follow one execution's log from ``since`` in a task of this session."""
