@@ -11,12 +11,8 @@ awaits it, so a slow reader makes the process in the container block on write in
 of the daemon buffering. Every chunk is first appended to the execution's log
 (:mod:`sandboxd.logstore`); other watchers read from there at their own pace
 (:mod:`sandboxd.replay`), so they can neither slow the command down nor grow memory.
-If the starting session goes away, nothing holds the command back.
-
-Stopping and completing never wait on a client: once a stop is requested (timeout,
-kill, output cap), or when the execution completes, an event that does not fit in the
-starter's channel at once drops the live feed instead (:attr:`Subscription.dropped`);
-the session then follows the rest from the log, without a gap.
+If the starting session goes away, nothing holds the command back; stopping and
+completing never wait for it (:mod:`sandboxd.livefeed`).
 """
 
 from __future__ import annotations
@@ -41,6 +37,7 @@ from .errors import (
     SandboxStopped,
 )
 from .events import STREAM_NAMES, ServerEvent, complete_data, output_event
+from .livefeed import StarterFeed, Subscription  # noqa: F401 - Subscription: re-exported
 from .logstore import ExecutionLog, ExecutionRecords
 from .metrics import Metrics
 from .output import StreamDecoder
@@ -50,22 +47,8 @@ from .protocol import SIGNALS
 log = logging.getLogger(__name__)
 
 _READ_SIZE = 1024 * 1024
-#: Chunks queued for the starting session before the pump waits (the backpressure window).
-_OWNER_WINDOW = 8
 
 STATUS_RUNNING = "running"
-
-
-class Subscription:
-    """The starting session's live view of an execution: a small bounded channel."""
-
-    def __init__(self, binary: bool = False) -> None:
-        #: The session takes output as binary frames (so the pump may skip UTF-8 work).
-        self.binary = binary
-        self.send_channel, self.receive_channel = trio.open_memory_channel[ServerEvent](_OWNER_WINDOW)
-        #: The execution stopped feeding this channel because the session did not keep up
-        #: while the execution was stopping or completing: it resumes from the log.
-        self.dropped = False
 
 
 @dataclass
@@ -97,7 +80,7 @@ class ExecutionRequest:
     requested_at: float = field(default_factory=time.monotonic)
 
 
-class Execution:
+class Execution(StarterFeed):
     """One command running (or run) in a sandbox."""
 
     def __init__(self, execution_id: str, request: ExecutionRequest, exec_id: str) -> None:
@@ -113,8 +96,7 @@ class Execution:
         #: When it was asked for (monotonic), for the start-latency metric.
         self.requested_at = request.requested_at
         self.finished_at: float | None = None
-        #: The starting session's live channel (None once it went away).
-        self.live: Subscription | None = None
+        StarterFeed.__init__(self)
         #: The output log; watchers other than the starter read it.
         self.log: ExecutionLog | None = None
         #: Bytes of each stream written to the log so far (stream id -> offset).
@@ -124,8 +106,6 @@ class Execution:
         self.started_by = request.started_by
         self._stop_reason: str | None = None
         self._stop = trio.Event()
-        #: Around a publish that waits for the starter; a stop request cancels it.
-        self._publish_scope: trio.CancelScope | None = None
         #: Set (with ``reason``) when the execution ended because something failed
         #: around it: ENGINE_UNAVAILABLE, SANDBOX_STOPPED, ...
         self.error_code: str | None = None
@@ -163,55 +143,6 @@ class Execution:
             "errorCode": self.error_code,
         }
 
-    # --- the live watcher ------------------------------------------------------
-
-    def subscribe_live(self, *, binary: bool = False) -> Subscription | None:
-        """The starter's live channel; None if it already exists or the execution is over."""
-        if self.live is not None or self.finished.is_set():
-            return None
-        self.live = Subscription(binary)
-        return self.live
-
-    def unsubscribe_live(self) -> None:
-        if self.live is not None:
-            self.live.send_channel.close()
-            self.live = None
-
-    def wants_text(self) -> bool:
-        return self.live is not None and not self.live.binary
-
-    async def _publish(self, event: ServerEvent, *, wait: bool = True) -> None:
-        """Give ``event`` to the starter: waiting for room while the command runs
-        (backpressure), never once it is stopping or ``wait`` is False."""
-        live = self.live
-        if live is None:
-            return
-        try:
-            if wait and not self._stop.is_set():
-                with trio.CancelScope() as scope:
-                    self._publish_scope = scope
-                    await live.send_channel.send(event)
-                self._publish_scope = None
-                if not scope.cancelled_caught:
-                    return
-            else:
-                live.send_channel.send_nowait(event)
-                return
-        except trio.WouldBlock:
-            pass
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            # The session went away: the command goes on without it.
-            self.live = None
-            return
-        self._drop_live(live)
-
-    def _drop_live(self, live: Subscription) -> None:
-        """Stop feeding a starter that does not keep up; it resumes from the log."""
-        live.dropped = True
-        live.send_channel.close()
-        if self.live is live:
-            self.live = None
-
     def _warning(self, code: str, message: str) -> ServerEvent:
         return ServerEvent("warning", {
             "executionId": self.id, "containerId": self.container_id,
@@ -231,8 +162,7 @@ class Execution:
         if self._stop_reason is None:
             self._stop_reason = reason
         self._stop.set()
-        if self._publish_scope is not None:
-            self._publish_scope.cancel()  # stopping never waits on the starter's socket
+        self.stop_waiting()  # stopping never waits on the starter's socket
 
     async def write_stdin(self, data: bytes) -> None:
         if not self._stdin_open:

@@ -51,6 +51,7 @@ LAYERS = {
     "sandboxd.logstore": DOMAIN,
     "sandboxd.replay": DOMAIN,
     "sandboxd.executions": DOMAIN,
+    "sandboxd.livefeed": DOMAIN,
     "sandboxd.sandboxes": DOMAIN,
     "sandboxd.files": DOMAIN,
     "sandboxd.operations": OPERATIONS,
