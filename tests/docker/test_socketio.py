@@ -10,14 +10,17 @@ import hashlib
 import http.client
 import json
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from .conftest import Daemon
 
-SCRIPT = Path(__file__).parents[1] / "js" / "socketio_client.js"
+JS = Path(__file__).parents[1] / "js"
+SCRIPT = JS / "socketio_client.js"
 TOKEN = "sio-test-token"
 ALLOWED_ORIGIN = "http://notebooks.example"
 PING_INTERVAL, PING_TIMEOUT = 2.0, 5.0
@@ -28,6 +31,42 @@ def node(scenario: str, daemon: Daemon, **args) -> None:
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, f"{scenario} failed:\n{proc.stderr}{proc.stdout}"
     assert f"ok {scenario}" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def seed_app():
+    """The seed's web app on its own origin (another port on 127.0.0.1): the WebTerminal
+    page and socket.io-client's browser bundle."""
+    files = {"/": (JS / "web_terminal.html", "text/html"),
+             "/socket.io.min.js": (JS / "node_modules/socket.io-client/dist/socket.io.min.js", "text/javascript")}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            path, content_type = files.get(self.path.split("?")[0], (None, ""))
+            body = path.read_bytes() if path else b""
+            self.send_response(200 if path else 404)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def seed_daemon(tmp_path_factory, seed_app):
+    """No authentication, as the seed's clients expect; the seed's app origin allowed."""
+    d = Daemon(tmp_path_factory.mktemp("sio"), f'[server]\nallowed_origins = ["{seed_app}"]\n')
+    yield d
+    d.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -54,24 +93,24 @@ tokens = [{{ user = "alice", roles = ["user"], sha256 = "{sha}" }}]
     (["polling"], "polling"),
     (["websocket"], "websocket"),
 ], ids=["upgrade", "polling", "websocket"])
-def test_first_design_web_terminal_works_verbatim(daemon, transports, ends_on):
+def test_first_design_web_terminal_works_verbatim(seed_daemon, transports, ends_on):
     """join-session → session-joined; exec-output stdout and stderr apart, 2 MB whole and
     in order with contiguous seq; exec-finished with the exit code; error events."""
-    node("first-design", daemon, transports=transports, expectTransport=ends_on)
+    node("first-design", seed_daemon, transports=transports, expectTransport=ends_on)
 
 
 @pytest.mark.parametrize("transports", [None, ["polling"]], ids=["websocket-first", "polling"])
-def test_second_design_client_works_verbatim(daemon, transports):
+def test_second_design_client_works_verbatim(seed_daemon, transports):
     """path /sandbox/ws, join-container "<id>" → container-joined {success: true};
     execution-output / execution-complete with ISO 8601 timestamps."""
-    node("second-design", daemon, transports=transports)
+    node("second-design", seed_daemon, transports=transports)
 
 
 @pytest.mark.parametrize("transports", [["polling"], ["websocket"]], ids=["polling", "websocket"])
-def test_acks_stdin_kill_and_binary_attachments(daemon, transports):
+def test_acks_stdin_kill_and_binary_attachments(seed_daemon, transports):
     """An ack gets the reply (or {error}); stdin as text and as a Buffer comes back
     byte-exact; kill; binary output as Buffer attachments."""
-    node("interactive", daemon, transports=transports)
+    node("interactive", seed_daemon, transports=transports)
 
 
 def test_token_from_the_connect_auth_payload(guarded):
@@ -90,10 +129,11 @@ def test_heartbeat_closes_silent_clients(guarded):
     node("heartbeat", guarded, pingIntervalMs=PING_INTERVAL * 1000, pingTimeoutMs=PING_TIMEOUT * 1000)
 
 
-def test_a_client_that_stops_polling_stops_the_command_not_the_daemon(daemon):
+def test_a_client_that_stops_polling_stops_the_command_not_the_daemon(seed_daemon):
     """Backpressure over long-polling: while the starting client does not poll, the
     command's output is not read ahead (its log stays small) and the daemon's memory
     does not grow; once it polls again the output resumes where it stopped."""
+    daemon = seed_daemon
     base = "/socket.io/?EIO=4&transport=polling"
     conn = lambda: http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)  # noqa: E731
 
@@ -129,3 +169,38 @@ def test_a_client_that_stops_polling_stops_the_command_not_the_daemon(daemon):
             seq = json.loads(packet[2:])[1]["seq"] if seq is None else seq
     assert seq == received, "output resumes exactly where it stopped"
     request("POST", sid, f'42["kill",{{"executionId":"{execution_id}"}}]\x1e1')
+
+
+def test_the_web_terminal_in_a_browser(seed_daemon, seed_app):
+    """The seed's WebTerminal logic with socket.io-client's browser bundle, on its own
+    (allowed) origin, in headless Chromium: polling with CORS, the upgrade, line output
+    with stderr in red, the status line."""
+    from playwright.sync_api import sync_playwright
+
+    from .test_web import CHROMIUM_ARGS
+
+    made = seed_daemon.cli("sandbox", "create", "--image", "sandboxd/busybox")
+    assert made.returncode == 0, made.stderr
+    container_id = made.stdout.decode().split()[-1]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{seed_app}/?api={seed_daemon.http}&containerId={container_id}")
+            page.wait_for_function("document.getElementById('status').textContent === 'Connected'", timeout=60_000)
+            page.wait_for_selector(f"text=成功连接到容器: {container_id}", timeout=60_000)
+            page.fill("#input", "echo out; echo err >&2; exit 3")
+            page.press("#input", "Enter")
+            page.wait_for_selector("text=退出码: 3", timeout=60_000)
+            lines = page.eval_on_selector_all(
+                ".line", "els => els.map(e => [e.dataset.type, e.textContent, getComputedStyle(e).color])")
+            page.wait_for_function("window.socket.io.engine.transport.name === 'websocket'", timeout=60_000)
+        finally:
+            browser.close()
+    assert ["system", "$ echo out; echo err >&2; exit 3", "rgb(139, 233, 253)"] in lines
+    assert ["stdout", "out\n", "rgb(240, 240, 240)"] in lines
+    assert ["stderr", "err\n", "rgb(255, 85, 85)"] in lines, "stderr in red"
+    assert any(t == "system" and "状态: failed, 退出码: 3" in text for t, text, _ in lines)
+    assert errors == []
