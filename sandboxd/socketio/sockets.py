@@ -161,7 +161,11 @@ class SocketIOSession(SessionCore):
             data = {**data, "timestamp": iso_timestamp(ts)}
         if self.alias:
             name = p.ALIASES.get(name, name)
-        await self._send(sio.Packet(sio.EVENT, data=[name, data]))
+        # Server events hold no bytes: encoded directly, without looking for attachments.
+        try:
+            await self._sock.send([eio.message(sio.encode_event(name, _encode_json(data)))])
+        except SocketClosed:
+            raise SessionClosed from None
 
     async def emit_output(self, event: ServerEvent) -> None:
         if self.binary_output and isinstance(event, OutputEvent):
