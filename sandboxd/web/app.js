@@ -19,7 +19,7 @@ const app = {
   conn: null, tabs: [], active: null, user: null, nextShell: 1,
   containerId: "", fontSize: Number(localStorage.getItem("sandboxd-font-size")) || 14,
   owners: new Map(),   // execution id -> the tab (or helper) that shows it
-  bannerTimer: 0,
+  bannerTimer: 0, bannerMs: 8000,
 
   // --- execution routing --------------------------------------------------------
   track(id, owner) { this.owners.set(id, owner); },
@@ -182,7 +182,7 @@ const app = {
     clearTimeout(this.bannerTimer);
     $("banner").hidden = !text;
     $("banner-text").textContent = text;
-    if (text) this.bannerTimer = setTimeout(() => this.banner(""), 8000);
+    if (text) this.bannerTimer = setTimeout(() => this.banner(""), this.bannerMs);
   },
 
   setFontSize(px) {

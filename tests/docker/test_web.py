@@ -370,6 +370,12 @@ def test_download_picks_a_file_from_a_listing_and_errors_can_be_dismissed(page):
     assert page.inner_text("#banner-text").startswith("NOT_FOUND")
     page.click("#banner-close")
     assert page.is_hidden("#banner")
+    page.evaluate("window.sandboxd.app.bannerMs = 2000")  # and it goes by itself (after 8 s in use)
+    page.click("#download")
+    page.fill("#download-path", "no-such-file")
+    page.click("#download-go")
+    page.wait_for_selector("#banner", state="visible")
+    page.wait_for_selector("#banner", state="hidden", timeout=10_000)
 
     page.click("#download")
     page.click("#download-list button.dir:text-is('out/')")
