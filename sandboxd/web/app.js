@@ -113,7 +113,7 @@ const app = {
   addShellTab(saved) {
     const key = saved ? saved.key : `sh${this.nextShell}`;
     const tab = new ShellTab(this, key, saved ? saved.title : `Shell ${this.nextShell}`, saved && saved.exec);
-    this.nextShell = Math.max(this.nextShell, Number(key.slice(2)) || 0) + 1;
+    this.nextShell = Math.max(this.nextShell, (Number(key.slice(2)) || 0) + 1);
     this.tabs.splice(this.shellTabs().length, 0, tab);
     return tab;
   },
@@ -213,7 +213,6 @@ const app = {
 
 function setConn(state, text) { $("conn").dataset.state = state; $("conn-text").textContent = text; }
 const report = (p) => p.catch((err) => app.banner(err.message));
-
 
 // --- start-up: token and sandbox from the address bar ------------------------------
 

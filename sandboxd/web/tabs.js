@@ -233,7 +233,7 @@ class CommandsTab extends TerminalTab {
   onKeys(data) {
     const run = this.front;
     if (!run) return;
-    for (const piece of data.match(/\x1b(\[[0-9;?]*[ -\/]*[@-~]|O.|.)?|[\s\S]/g) || []) {
+    for (const piece of data.match(/\x1b(\[[0-9;?]*[ -\/]*[@-~]|O.|.)?|[\s\S]/gu) || []) {
       if (piece === "\x03") { this.write("^C\r\n", run.n); this.stop(true); }
       else if (piece === "\x04") {
         if (this.typed) this.sendStdin(run, this.typed);
