@@ -53,6 +53,7 @@ const app = {
   },
 
   onClose(wasConnected) {
+    for (const tab of this.tabs) tab.detach();
     if (wasConnected) return setConn("offline", "reconnecting…");
     setConn("unauthorized", "cannot connect (token needed?)");
     $("sign-in-form").hidden = false;

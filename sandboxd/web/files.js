@@ -55,10 +55,13 @@ const files = {
     return { where, entries };
   },
 
+  shown: 0,
   async showDirectory(dir) {
     const list = $("download-list");
+    const generation = ++this.shown;
     list.textContent = "…";
     const { where, entries } = await this.listDirectory(dir);
+    if (generation !== this.shown) return;  // another directory was asked for meanwhile
     $("download-where").textContent = where;
     list.textContent = "";
     const join = (name) => (where === "/" ? "" : where) + "/" + name;

@@ -46,6 +46,7 @@ class TerminalTab {
     if (on) this.refit();
   }
 
+  detach() {}
   refit() { try { this.fit.fit(); } catch (err) { /* not laid out yet */ } }
   setFontSize(px) { this.term.options.fontSize = px; this.refit(); }
   setStatus(html) { this.status = html; if (this.app.active === this) this.app.showStatus(html); }
@@ -67,11 +68,23 @@ class ShellTab extends TerminalTab {
     this.button.appendChild(close);
     this.exec = exec;  // {id, containerId, offsets: {1: n, 2: n}, done}
     this.starting = null;
-    this.term.onData((data) => { if (this.running()) app.conn.send("stdin-data", { executionId: this.exec.id, data }); });
-    this.term.onResize(({ cols, rows }) => { if (this.running()) app.conn.send("resize", { executionId: this.exec.id, cols, rows }); });
+    // Keys typed while the connection is re-established wait until the shell is attached
+    // again (sent earlier, the daemon would not know this new session may write to it).
+    this.attached = false;
+    this.typedAhead = "";
+    this.term.onData((data) => this.type(data));
+    this.term.onResize(({ cols, rows }) => { if (this.running() && this.attached) app.conn.send("resize", { executionId: this.exec.id, cols, rows }); });
   }
 
   running() { return !!this.exec && !this.exec.done; }
+
+  type(data) {
+    if (!this.running()) return;
+    if (!this.attached) { this.typedAhead = (this.typedAhead + data).slice(-4096); return; }
+    this.app.conn.send("stdin-data", { executionId: this.exec.id, data });
+  }
+
+  detach() { this.attached = false; }
 
   /** Clicked or made active: the tab's shell if it still runs, else a new one. */
   open() {
@@ -87,6 +100,7 @@ class ShellTab extends TerminalTab {
       containerId, command: SHELL, tty: true, cols: this.term.cols, rows: this.term.rows,
     });
     this.exec = { id: accepted.executionId, containerId, offsets: { 1: 0, 2: 0 }, done: false };
+    this.attached = true;
     this.app.track(this.exec.id, this);
     this.setStatus(`${accepted.executionId} · <b>running</b> · shell`);
     this.app.save();
@@ -102,7 +116,11 @@ class ShellTab extends TerminalTab {
       const attached = await this.app.conn.call("attach-execution", {
         executionId: ex.id, since: { stdout: ex.offsets[1], stderr: ex.offsets[2] } });
       this.setStatus(`${ex.id} · <b>${attached.status}</b> · shell`);
+      this.attached = true;
       this.app.conn.send("resize", { executionId: ex.id, cols: this.term.cols, rows: this.term.rows });
+      const ahead = this.typedAhead;
+      this.typedAhead = "";
+      if (ahead) this.type(ahead);
     } catch (err) {
       if (err.code !== "NOT_FOUND") throw err;
       ex.done = true;  // gone (pruned, or another daemon): nothing to follow
