@@ -74,6 +74,33 @@ class DockerConfig:
 
 
 @dataclass(frozen=True)
+class EngineConfig:
+    """One Docker engine of several (``[[engines]]``); the ``[docker]`` section's timeouts,
+    health checks and ``instance`` apply to every engine."""
+
+    #: How the engine is named in placement, ``/healthz``, metrics and ``sandboxd engines``.
+    name: str = ""
+    #: Engine address: "unix:///path" or "tcp://host:port" (with TLS when tls_* are set).
+    host: str = ""
+    #: TLS for tcp:// engines (dockerd --tlsverify): CA bundle, client certificate and key.
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    #: Most sandboxes placed on this engine (0: no cap besides its capacity).
+    max_sandboxes: int = 0
+    #: Labels placement constraints match (``placement: {labels: {...}}``).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: How far the limits of the sandboxes on this engine may exceed the memory and CPUs
+    #: its ``/info`` reports (memory: 1.0 = never more than the host has).
+    memory_overcommit: float = 1.0
+    cpu_overcommit: float = 8.0
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_ca or self.tls_cert or self.tls_key)
+
+
+@dataclass(frozen=True)
 class SandboxConfig:
     default_image: str = "sandboxd/base"
     #: Images a sandbox may be created from; empty allows any local image.
@@ -192,6 +219,8 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
+    #: Several engines (``[[engines]]``); empty: the one ``[docker]`` names.
+    engines: tuple[EngineConfig, ...] = ()
     #: Where the configuration came from, for messages; None for built-in defaults.
     source: str | None = None
 
@@ -247,6 +276,9 @@ def parse_config(raw: dict[str, object], *, source: str = "<config>") -> Config:
     for name, value in raw.items():
         if name not in hints or name == "source":
             raise ConfigError(f"{source}: unknown section [{name}]")
+        if name == "engines":
+            sections[name] = _build_engines(value, f"{source}: [[engines]]")
+            continue
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: [{name}] must be a table")
         if name == "plugins":
@@ -254,6 +286,27 @@ def parse_config(raw: dict[str, object], *, source: str = "<config>") -> Config:
         else:
             sections[name] = _build(hints[name], value, f"{source}: [{name}]")
     return Config(**sections, source=source)  # type: ignore[arg-type]
+
+
+def _build_engines(values: object, where: str) -> tuple[EngineConfig, ...]:
+    if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
+        raise ConfigError(f"{where}: expected an array of tables ([[engines]])")
+    engines = []
+    for i, table in enumerate(values):
+        labels = table.pop("labels", {})
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise ConfigError(f"{where} #{i + 1} labels: expected a table of strings")
+        engine = _build(EngineConfig, table, f"{where} #{i + 1}")
+        engine = dataclasses.replace(engine, labels=dict(labels))  # type: ignore[type-var]
+        if not engine.name or not engine.host:
+            raise ConfigError(f"{where} #{i + 1}: every engine needs a name and a host")
+        if engine.tls and not (engine.tls_ca and engine.tls_cert and engine.tls_key):
+            raise ConfigError(f"{where} {engine.name}: TLS needs tls_ca, tls_cert and tls_key")
+        engines.append(engine)
+    names = [e.name for e in engines]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: engine names must be unique")
+    return tuple(engines)
 
 
 def _build_plugins(values: dict[str, object], where: str) -> PluginsConfig:

@@ -21,9 +21,11 @@ import pluggy
 if TYPE_CHECKING:
     from .plugin_types import (
         Deny,
+        EngineLoad,
         ExecutionInfo,
         ExecutionLimits,
         HTTPRequest,
+        Placement,
         Principal,
         Refusal,
         SandboxInfo,
@@ -119,6 +121,31 @@ def sandboxd_sandbox_options(principal: Principal, options: SandboxOptions) -> S
     :returns: a changed copy (``options.replace(...)``), or ``None`` to keep it. The
         daemon then clamps the result to the config: a plugin can only tighten limits.
         Raise :class:`sandboxd.errors.Forbidden` to refuse an image.
+    """
+
+
+@hookspec
+def sandboxd_place_sandbox(
+    principal: Principal, options: SandboxOptions, placement: Placement, candidates: Sequence[EngineLoad]
+) -> str | Sequence[str] | None:
+    """Choose, narrow or veto the engine a new sandbox goes to.
+
+    Called for every sandbox about to be created when several engines are configured
+    (``[[engines]]``), after :func:`sandboxd_sandbox_options`, with the engines that
+    answer, satisfy the request's constraints and have room. Implementations are called
+    in turn, each seeing the candidates the previous one left.
+
+    :param principal: Who asks for the sandbox.
+    :param options: What the sandbox will get (image and limits), as plugins left it.
+    :param placement: The client's constraints (``engine``, ``labels``), already applied.
+    :param candidates: The engines that may take it, least loaded first
+        (:class:`~sandboxd.plugin_types.EngineLoad`: name, labels, sandboxes, running,
+        room left).
+    :returns: ``None`` to leave the choice to the daemon (least loaded first); an engine
+        name from ``candidates`` to choose it; a list of names to keep only those (so a
+        plugin can restrict which users reach which engines). An empty list, or raising
+        :class:`sandboxd.errors.Forbidden`, vetoes: the client gets ``FORBIDDEN``.
+    May be ``async def``.
     """
 
 

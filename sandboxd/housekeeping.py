@@ -18,7 +18,7 @@ import trio
 
 from . import __version__
 from .config import Config
-from .engine import EXEC_MARKER, Engine
+from .engine import EXEC_MARKER, Engine, EnginePool, members_of
 from .errors import SandboxdError
 from .executions import ExecutionManager
 from .logstore import ExecutionRecords
@@ -42,7 +42,8 @@ class Housekeeping:
         self.started_at = time.monotonic()
 
     async def health(self) -> dict[str, Any]:
-        """What ``GET /healthz`` reports."""
+        """What ``GET /healthz`` reports; ``status`` is ``ok``, ``degraded`` (some engine
+        does not answer) or ``down`` (none does). See :func:`http_status`."""
         info: dict[str, Any] = {
             "status": "ok",
             "version": __version__,
@@ -50,41 +51,70 @@ class Housekeeping:
             "sessions": len(self.watchers),
             "runningExecutions": len(self.executions.running()),
         }
-        try:
-            self.engine.check_available("health check")
-            with trio.fail_after(self.config.docker.health_check_timeout_seconds):
-                version = await self.engine.version()
-            info["engine"] = {
-                "reachable": True,
-                "version": version.get("Version"),
-                "apiVersion": version.get("ApiVersion"),
-            }
-        except (SandboxdError, trio.TooSlowError) as exc:
-            info["status"] = "degraded"
-            info["engine"] = {
-                "reachable": False,
-                "code": getattr(exc, "code", "ENGINE_UNAVAILABLE"),
-                "error": getattr(exc, "message", "no answer in time"),
-            }
+        members = members_of(self.engine)
+        reports: dict[str, dict[str, Any]] = {}
+
+        async def probe(name: str, engine: Any) -> None:
+            try:
+                engine.check_available("health check")
+                with trio.fail_after(self.config.docker.health_check_timeout_seconds):
+                    version = await engine.version()
+                reports[name] = {"name": name, "reachable": True, "version": version.get("Version"),
+                                 "apiVersion": version.get("ApiVersion")}
+            except (SandboxdError, trio.TooSlowError) as exc:
+                reports[name] = {"name": name, "reachable": False,
+                                 "code": getattr(exc, "code", "ENGINE_UNAVAILABLE"),
+                                 "error": getattr(exc, "message", "no answer in time")}
+
+        async with trio.open_nursery() as nursery:
+            for name, engine in members.items():
+                nursery.start_soon(probe, name, engine)
+        up = sum(1 for r in reports.values() if r["reachable"])
+        if up < len(members):
+            info["status"] = "degraded" if up else "down"
+        if isinstance(self.engine, EnginePool):
+            info["engines"] = [reports[name] for name in members]
+        else:
+            (report,) = reports.values()
+            report.pop("name")
+            info["engine"] = report
+            if not report["reachable"]:
+                info["status"] = "degraded"  # one engine: unchanged from before [[engines]]
         return info
 
     async def watch_engine(self) -> None:
-        """Ping the engine forever; when it stops answering, end running executions
-        (they would otherwise hang) and make requests fail fast until it is back."""
+        """Ping every engine forever; when one stops answering, end the executions
+        running on it (they would otherwise hang) and make requests routed to it fail
+        fast until it is back. Other engines carry on."""
+        async with trio.open_nursery() as nursery:
+            for name, engine in members_of(self.engine).items():
+                nursery.start_soon(self._watch_one, name, engine, name=f"engine health {name}")
+
+    async def _watch_one(self, name: str, engine: Any) -> None:
         cfg = self.config.docker
+        pool = isinstance(self.engine, EnginePool)
         failures = 0
         while True:
-            ok = await self.engine.ping(cfg.health_check_timeout_seconds)
+            ok = await engine.ping(cfg.health_check_timeout_seconds)
             failures = 0 if ok else failures + 1
-            if ok and not self.engine.available:
-                self.engine.available = True
-                log.warning("the Docker engine answers again")
-            elif failures >= 2 and self.engine.available:
-                self.engine.available = False
-                log.error("the Docker engine is not answering; ending %d running executions",
-                          len(self.executions.running()))
-                self.executions.abort_all("ENGINE_UNAVAILABLE", "the Docker engine stopped answering")
+            if ok and not engine.available:
+                engine.available = True
+                log.warning("the Docker engine %s answers again", name)
+            elif failures >= 2 and engine.available:
+                engine.available = False
+                doomed = [ex for ex in self.executions.running()
+                          if not pool or self._engine_of(ex.container_id) == name]
+                log.error("the Docker engine %s is not answering; ending %d running executions", name, len(doomed))
+                for ex in doomed:
+                    ex.abort("ENGINE_UNAVAILABLE", f"the Docker engine {name} stopped answering"
+                             if pool else "the Docker engine stopped answering")
             await trio.sleep(cfg.health_check_interval_seconds)
+
+    def _engine_of(self, container_id: str) -> str | None:
+        sandbox = self.sandboxes.get(container_id)
+        if sandbox is not None and sandbox.engine:
+            return sandbox.engine
+        return self.engine.engine_of(container_id) if isinstance(self.engine, EnginePool) else None
 
     async def stop_orphans(self, interrupted: list[tuple[str, str]]) -> None:
         """Kill what the previous daemon left running in sandboxes it adopted again: nobody
@@ -149,4 +179,5 @@ class Housekeeping:
         with trio.move_on_after(bound):
             for ex in self.executions.running():
                 await ex.finished.wait()
+
 

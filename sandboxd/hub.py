@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator
 import trio
 
 from .config import Config
-from .engine import DockerEngine, Engine
+from .engine import DockerEngine, Engine, EnginePool, members_of
 from .errors import SandboxdError
 from .executions import Execution, ExecutionManager
 from .housekeeping import Housekeeping
@@ -58,7 +58,7 @@ class Hub:
             sessions=lambda: len(self.watchers),
             sandboxes=lambda: len(self.sandboxes.list()),
             running=lambda: len(self.executions.running()),
-            engine_up=lambda: 1.0 if engine.available else 0.0,
+            engine_up={name: (lambda e=e: 1.0 if e.available else 0.0) for name, e in members_of(engine).items()},
         )
 
     @property
@@ -92,7 +92,12 @@ async def open_hub(
     if interrupted := records.mark_interrupted():
         log.warning("%d executions were cut off when the daemon last stopped; marked interrupted", len(interrupted))
     metrics = Metrics()
-    engine = engine or DockerEngine(config.docker, on_error=metrics.docker_error)
+    if engine is None:
+        if config.engines:
+            engine = EnginePool(config.docker, config.engines,
+                                on_error=lambda name, op: metrics.docker_error(op, name))
+        else:
+            engine = DockerEngine(config.docker, on_error=metrics.docker_error)
     try:
         async with trio.open_nursery() as nursery:
             hub = Hub(config, engine, nursery, plugins, records, metrics)

@@ -89,6 +89,38 @@ class SandboxOptions:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a client asked a new sandbox to go (``create-container``'s ``placement``)."""
+
+    #: This engine, by name.
+    engine: str | None = None
+    #: An engine whose ``labels`` include all of these.
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EngineLoad:
+    """One engine as placement sees it: what it holds now and what room it has left."""
+
+    name: str
+    labels: Mapping[str, str]
+    #: Sandboxes on it (those being created included) and executions running there.
+    sandboxes: int
+    running: int
+    #: Its ``max_sandboxes`` (0: no cap).
+    max_sandboxes: int = 0
+    #: Memory (bytes) and CPUs not yet promised to its sandboxes' limits, after the
+    #: configured overcommit; None when the engine did not report its size.
+    memory_free: int | None = None
+    cpus_free: float | None = None
+
+    @property
+    def load(self) -> int:
+        """What "least loaded" compares: sandboxes plus running executions."""
+        return self.sandboxes + self.running
+
+
+@dataclass(frozen=True)
 class ExecutionLimits:
     """Limits of one execution. ``sandboxd_execution_limits`` may return a tighter copy."""
 

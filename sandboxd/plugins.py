@@ -21,10 +21,13 @@ import trio
 from . import hookspecs
 from .config import Config, ConfigError, LimitsConfig, PluginsConfig, SandboxConfig
 from .errors import CommandRejected, Forbidden, NotFound, PluginError, SandboxdError
+from .placement import narrow
 from .plugin_types import (
     Deny,
+    EngineLoad,
     ExecutionLimits,
     HTTPRequest,
+    Placement,
     Principal,
     Refusal,
     SandboxInfo,
@@ -140,6 +143,24 @@ class Plugins:
             pids_limit=min(new.pids_limit, options.pids_limit, ceiling.pids_limit),
             read_only_root=new.read_only_root or options.read_only_root or ceiling.read_only_root,
         )
+
+    async def place_sandbox(
+        self, principal: Principal, options: SandboxOptions, placement: Placement, candidates: list[EngineLoad]
+    ) -> list[EngineLoad]:
+        """The candidates left after every ``sandboxd_place_sandbox`` implementation,
+        best first.
+
+        Raises:
+            Forbidden: a plugin vetoed (an empty list, or it raised Forbidden).
+        """
+        for impl in reversed(self.pm.hook.sandboxd_place_sandbox.get_hookimpls()):
+            plugin, answer = await self._single(
+                impl, "sandboxd_place_sandbox", principal=principal, options=options, placement=placement,
+                candidates=list(candidates))
+            candidates = narrow(candidates, answer, plugin)
+            if not candidates:
+                raise Forbidden(f"policy (plugin {plugin!r}) places this sandbox on no engine")
+        return candidates
 
     async def execution_limits(self, principal: Principal, limits: ExecutionLimits, ceiling: LimitsConfig) -> ExecutionLimits:
         """Let plugins adjust ``limits`` in turn, then clamp to what they started from."""

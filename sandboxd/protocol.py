@@ -22,6 +22,8 @@ from typing import Any, Callable, Mapping, Union
 import msgspec
 
 from .errors import BadRequest, UnknownEvent
+from .placement import parse_placement
+from .plugin_types import Placement
 
 # msgspec's JSON codec is ~10x faster than the standard library's on large strings, and
 # encoding output frames is the daemon's hottest path (see bench/).
@@ -61,6 +63,8 @@ class CreateContainer:
     pids_limit: int | None = None
     #: Remove the sandbox after this long without executions (capped by config).
     ttl_seconds: float | None = None
+    #: Which engine, when several are configured: ``{"engine": NAME, "labels": {...}}``.
+    placement: Placement = field(default_factory=Placement)
     ref: Ref = None
 
 
@@ -182,6 +186,16 @@ class ListExecutions:
 
 
 @dataclass(frozen=True)
+class ListEngines:  # the engines, their state and load
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
+class ListImages:  # which engines have which images
+    ref: Ref = None
+
+
+@dataclass(frozen=True)
 class ConfigureSession:
     #: Send output as binary frames (raw bytes) instead of JSON ``execution-output``.
     binary_output: bool = False
@@ -191,7 +205,7 @@ class ConfigureSession:
 ClientMessage = Union[
     CreateContainer, InspectContainer, JoinContainer, LeaveContainer, ListContainers, RemoveContainer,
     ExecuteCommand, StdinData, StdinClose, Kill, Ping, ConfigureSession, AttachExecution, ListExecutions,
-    UploadFiles, DownloadFile, Resize,
+    UploadFiles, DownloadFile, Resize, ListEngines, ListImages,
 ]
 
 
@@ -396,8 +410,10 @@ def _parse_create(f: _Fields) -> CreateContainer:
     return CreateContainer(
         f.str("image"), dict(labels),
         memory_bytes=int(memory) if memory else None, cpus=number("cpus"),
-        pids_limit=int(pids) if pids else None, ttl_seconds=number("ttlSeconds"), ref=f.ref,
+        pids_limit=int(pids) if pids else None, ttl_seconds=number("ttlSeconds"),
+        placement=parse_placement(f.event, f.obj().get("placement")), ref=f.ref,
     )
+
 
 
 def _parse_attach(f: _Fields) -> AttachExecution:
@@ -439,6 +455,8 @@ _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
     "join-session": lambda f: JoinContainer(_container_id(f), True, f.ref),
     "leave-container": lambda f: LeaveContainer(_container_id(f), f.ref),
     "list-containers": lambda f: ListContainers(f.ref),
+    "list-engines": lambda f: ListEngines(f.ref),
+    "list-images": lambda f: ListImages(f.ref),
     "remove-container": lambda f: RemoveContainer(_container_id(f), f.ref),
     "execute-command": _parse_execute,
     "stdin-data": _parse_stdin,

@@ -15,7 +15,7 @@ from typing import Any
 import trio
 
 from .config import SandboxConfig
-from .engine import Engine
+from .engine import LABEL_ENGINE, Engine
 from .errors import Forbidden, LimitExceeded, NotFound, SandboxdError
 from .plugin_types import SandboxInfo, SandboxOptions
 
@@ -42,6 +42,8 @@ class Sandbox:
     last_active: float = field(default_factory=time.monotonic, compare=False)
     #: The limits it was created with.
     limits: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: The engine holding it, when several are configured (its ``org.sandboxd.engine``).
+    engine: str | None = None
 
     @classmethod
     def from_labels(cls, cid: str, image: str, created_at: float, labels: dict[str, str]) -> Sandbox:
@@ -50,7 +52,7 @@ class Sandbox:
         except ValueError:
             ttl = 0.0
         return cls(cid, image, created_at, labels.get(LABEL_EPHEMERAL) == "true", labels.get(LABEL_OWNER),
-                   labels, ttl_seconds=ttl)
+                   labels, ttl_seconds=ttl, engine=labels.get(LABEL_ENGINE))
 
     def info(self) -> SandboxInfo:
         """The sandbox as plugins see it."""
@@ -65,6 +67,7 @@ class Sandbox:
             "owner": self.owner,
             "labels": {k: v for k, v in self.labels.items() if not k.startswith("org.sandboxd.")},
             "ttlSeconds": self.ttl_seconds,
+            **({"engine": self.engine} if self.engine else {}),
         }
 
 
@@ -94,8 +97,15 @@ class SandboxRegistry:
         return SandboxOptions(image or c.default_image, c.memory_bytes, c.cpus, c.pids_limit, c.read_only_root)
 
     async def create(
-        self, options: SandboxOptions, *, owner: str, ephemeral: bool = False, ttl_seconds: float | None = None
+        self, options: SandboxOptions, *, owner: str, ephemeral: bool = False, ttl_seconds: float | None = None,
+        engine: str | None = None,
     ) -> Sandbox:
+        """Create a sandbox; ``engine``: the engine placement chose (several engines only).
+
+        Raises:
+            NotFound: the image is not on the engine.
+            Forbidden, LimitExceeded: config refuses the image or the count.
+        """
         image = options.image
         if self.config.allowed_images and image not in self.config.allowed_images:
             raise Forbidden(f"image {image!r} is not allowed here")
@@ -109,6 +119,8 @@ class SandboxRegistry:
         labels = {LABEL_OWNER: owner, LABEL_TTL: f"{ttl:g}"}
         if ephemeral:
             labels[LABEL_EPHEMERAL] = "true"
+        if engine is not None:
+            labels[LABEL_ENGINE] = engine
         self._creating += 1
         try:
             try:

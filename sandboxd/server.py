@@ -125,7 +125,7 @@ class Server:
             await send_response(stream, 200, self.hub.metrics.render(), content_type=CONTENT_TYPE_LATEST)
         elif request.path == "/healthz" and request.method in ("GET", "HEAD"):
             health = await self.hub.health()
-            await send_response(stream, 200 if health["status"] == "ok" else 503, health)
+            await send_response(stream, _health_status(health), health)
         elif socketio.wants_engineio(request):
             if self.closing:
                 await send_response(stream, 503, "the daemon is shutting down\n")
@@ -225,3 +225,11 @@ def _peer(stream: trio.SocketStream) -> str:
         return f"{host}:{port}"
     except (OSError, ValueError):
         return "?"
+
+
+def _health_status(health: dict[str, Any]) -> int:
+    """``/healthz``'s HTTP status: 503 only when no engine answers (with one engine,
+    whenever it does not), so a load balancer keeps a daemon that can still serve."""
+    if health["status"] == "ok" or (health["status"] == "degraded" and "engines" in health):
+        return 200
+    return 503

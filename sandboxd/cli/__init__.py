@@ -56,6 +56,7 @@ def run_async(fn: Callable[..., Any], *args: Any) -> Any:
 from . import config as _config  # noqa: E402
 from . import control as _control  # noqa: E402
 from . import cp as _cp  # noqa: E402
+from . import engines as _engines  # noqa: E402
 from . import exec as _exec  # noqa: E402
 from . import logs as _logs  # noqa: E402
 from . import plugins as _plugins  # noqa: E402
@@ -72,6 +73,8 @@ app.command("logs")(_logs.logs)
 app.command("cp")(_cp.cp)
 app.command("shell")(_shell.shell)
 app.command("ps")(_logs.ps)
+app.command("engines")(_engines.engines)
+app.command("images")(_engines.images)
 app.command("kill")(_control.kill)
 app.command("wait")(_control.wait)
 app.command("serve")(_serve.serve)

@@ -22,6 +22,8 @@ def create(
     cpus: Optional[float] = typer.Option(None, "--cpus", help="CPU limit (capped by the daemon)."),
     pids: Optional[int] = typer.Option(None, "--pids", help="Process limit (capped by the daemon)."),
     ttl: Optional[float] = typer.Option(None, "--ttl", help="Remove after this many idle seconds."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="Place it on this engine (several engines)."),
+    engine_label: List[str] = typer.Option([], "--engine-label", help="K=V an engine must have (repeatable)."),
     url: UrlOpt = None,
 ) -> None:
     """Create a sandbox and print its id."""
@@ -34,13 +36,17 @@ def create(
             out.error(f"--label wants K=V, got {item!r}")
             raise typer.Exit(2)
         labels[key] = value
+    placement: dict[str, object] = {"engine": engine} if engine else {}
+    if engine_label:
+        wanted = dict(item.partition("=")[::2] for item in engine_label)
+        placement["labels"] = wanted
 
     async def go() -> None:
         from ..sdk import AsyncClient
 
         async with AsyncClient(url) as client:
             sbx = await client.create_sandbox(image, labels=labels, memory_bytes=memory, cpus=cpus, pids_limit=pids,
-                                              ttl_seconds=ttl)
+                                              ttl_seconds=ttl, placement=placement or None)
         out.result(sbx.id, containerId=sbx.id, image=sbx.image)
 
     run_async(go)

@@ -8,5 +8,8 @@ from ._docker import EXEC_MARKER as EXEC_MARKER
 from ._docker import LABEL_INSTANCE as LABEL_INSTANCE
 from ._docker import LABEL_MANAGED as LABEL_MANAGED
 from ._docker import DockerEngine as DockerEngine
+from ._pool import LABEL_ENGINE as LABEL_ENGINE
+from ._pool import EnginePool as EnginePool
+from ._pool import members_of as members_of
 from ._protocol import Engine as Engine
 from ._stream import ExecStream as ExecStream

@@ -20,11 +20,11 @@ import docker.errors
 import requests.exceptions
 import trio
 
-from ..config import DockerConfig
+from ..config import DockerConfig, EngineConfig
 from ..errors import DockerError, EngineUnavailable, NotFound, SandboxdError, SandboxStopped
 from ..plugin_types import RunResult, SandboxOptions
 from ._demux import STDERR, STDOUT, FrameParser
-from ._stream import connect_engine, default_engine_url, open_exec_stream
+from ._stream import client_ssl_context, connect_engine, default_engine_url, open_exec_stream
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,17 @@ echo "$n"
 class DockerEngine:
     """What sandboxd needs of the Docker Engine API, as trio-friendly methods."""
 
-    def __init__(self, config: DockerConfig, *, on_error: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, config: DockerConfig, *, on_error: Callable[[str], None] | None = None, url: str | None = None,
+        name: str = "local", tls: EngineConfig | None = None,
+    ) -> None:
         self.config = config
-        self.url = config.url or default_engine_url()
+        #: How placement, ``/healthz`` and metrics name this engine.
+        self.name = name
+        self.url = url or config.url or default_engine_url()
+        #: TLS settings of a ``tcp://`` engine (``tls_ca``/``tls_cert``/``tls_key``), or None.
+        self.tls = tls
+        self._ssl = client_ssl_context(tls.tls_ca, tls.tls_cert, tls.tls_key) if tls is not None else None
         self._limiter = trio.CapacityLimiter(config.max_concurrent_calls)
         self._client: docker.APIClient | None = None
         self._client_lock = trio.Lock()
@@ -78,7 +86,7 @@ class DockerEngine:
         """Whether the engine answers ``GET /_ping`` within ``timeout`` (no thread used)."""
         with trio.move_on_after(timeout):
             try:
-                stream = await connect_engine(self.url)
+                stream = await connect_engine(self.url, self._ssl)
                 async with stream:
                     await stream.send_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
                     head = await stream.receive_some(1024)
@@ -115,9 +123,14 @@ class DockerEngine:
     async def _make_client(self) -> docker.APIClient:
         if self._client is None:
             version = None if self.config.api_version == "auto" else self.config.api_version
+            tls = None
+            if self.tls is not None:
+                tls = docker.tls.TLSConfig(client_cert=(self.tls.tls_cert, self.tls.tls_key),
+                                           ca_cert=self.tls.tls_ca, verify=True)
             make = functools.partial(
                 docker.APIClient,
                 base_url=self.url,
+                tls=tls or False,
                 version=version or "1.41",
                 timeout=self.config.call_timeout_seconds,
                 max_pool_size=self.config.max_concurrent_calls + 2,
@@ -149,6 +162,15 @@ class DockerEngine:
 
     async def version(self) -> dict[str, Any]:
         return await self._call("version", "version", False)
+
+    async def info(self) -> dict[str, Any]:
+        """``GET /info``: the engine's size (``MemTotal``, ``NCPU``) among much else."""
+        return await self._call("info", "info")
+
+    async def list_images(self) -> list[str]:
+        """The tags of the images this engine has."""
+        images = await self._call("image list", "images")
+        return sorted({tag for image in images for tag in (image.get("RepoTags") or []) if tag != "<none>:<none>"})
 
     # --- containers ---------------------------------------------------------
 
@@ -257,7 +279,8 @@ class DockerEngine:
     def open_exec_stream(self, exec_id: str, *, tty: bool = False):  # type: ignore[no-untyped-def]
         self.check_available("exec start")
         return open_exec_stream(
-            self.url, self.api_version, exec_id, tty=tty, timeout=self.config.call_timeout_seconds
+            self.url, self.api_version, exec_id, tty=tty, timeout=self.config.call_timeout_seconds,
+            ssl_context=self._ssl,
         )
 
     async def run_to_end(

@@ -10,6 +10,7 @@ the response head is ours, and reading costs no thread.
 from __future__ import annotations
 
 import json
+import ssl
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 from urllib.parse import urlsplit
@@ -27,15 +28,29 @@ def default_engine_url() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
-async def connect_engine(url: str) -> trio.abc.Stream:
-    """Open a raw byte stream to the Engine API at ``url`` (unix:// or tcp://)."""
+def client_ssl_context(ca: str, cert: str, key: str) -> ssl.SSLContext:
+    """TLS as ``dockerd --tlsverify`` expects it: the engine's certificate checked against
+    ``ca``, and ours (``cert``/``key``) presented."""
+    context = ssl.create_default_context(cafile=ca)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def connect_engine(url: str, ssl_context: ssl.SSLContext | None = None) -> trio.abc.Stream:
+    """Open a raw byte stream to the Engine API at ``url`` (unix:// or tcp://, over TLS
+    when ``ssl_context`` is given)."""
     parts = urlsplit(url)
     try:
         if parts.scheme in ("unix", "npipe", ""):
             return await trio.open_unix_socket(parts.path or url)
-        if parts.scheme in ("tcp", "http"):
-            return await trio.open_tcp_stream(parts.hostname or "127.0.0.1", parts.port or 2375)
-    except OSError as exc:
+        if parts.scheme in ("tcp", "http", "https"):
+            tcp = await trio.open_tcp_stream(parts.hostname or "127.0.0.1", parts.port or 2375)
+            if ssl_context is None:
+                return tcp
+            tls = trio.SSLStream(tcp, ssl_context, server_hostname=parts.hostname)
+            await tls.do_handshake()
+            return tls
+    except (OSError, trio.BrokenResourceError) as exc:
         raise EngineUnavailable(f"cannot connect to the Docker engine at {url}: {exc}") from exc
     raise DockerError(f"unsupported Docker engine URL scheme {parts.scheme!r} (use unix:// or tcp://)")
 
@@ -64,8 +79,12 @@ class ExecStream:
         await self._stream.send_all(data)
 
     async def send_eof(self) -> None:
-        # Docker closes the process's stdin when the client half-closes the connection.
-        await self._stream.send_eof()  # type: ignore[attr-defined]
+        # Docker closes the process's stdin when the client half-closes the connection
+        # (over TLS, the TCP connection under it).
+        stream = self._stream
+        if isinstance(stream, trio.SSLStream):
+            stream = stream.transport_stream
+        await stream.send_eof()  # type: ignore[attr-defined]
 
     async def aclose(self) -> None:
         await self._stream.aclose()
@@ -73,7 +92,8 @@ class ExecStream:
 
 @asynccontextmanager
 async def open_exec_stream(
-    url: str, api_version: str, exec_id: str, *, tty: bool = False, timeout: float = 30.0
+    url: str, api_version: str, exec_id: str, *, tty: bool = False, timeout: float = 30.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[ExecStream]:
     """Start exec ``exec_id`` and yield its hijacked connection.
 
@@ -91,7 +111,7 @@ async def open_exec_stream(
         "Upgrade: tcp\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
-    stream = await connect_engine(url)
+    stream = await connect_engine(url, ssl_context)
     try:
         with trio.move_on_after(timeout) as scope:
             await stream.send_all(request)

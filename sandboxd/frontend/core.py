@@ -161,6 +161,14 @@ class SessionCore(Following):
         containers = [s.describe() for s in await self.ops.list_sandboxes(self.principal)]
         await self.reply("containers", {"containers": containers}, m.ref)
 
+    async def on_list_engines(self, m: p.ListEngines) -> None:
+        engines = [e.describe() for e in await self.ops.list_engines(self.principal)]
+        await self.reply("engines", {"engines": engines}, m.ref)
+
+    async def on_list_images(self, m: p.ListImages) -> None:
+        images = await self.ops.list_images(self.principal)
+        await self.reply("images", {"images": [{"image": k, "engines": v} for k, v in images.items()]}, m.ref)
+
     async def on_remove(self, m: p.RemoveContainer) -> None:
         sandbox = await self.ops.remove_sandbox(self.principal, m.container_id)
         await self.reply("container-removed", {"containerId": sandbox.id}, m.ref)
@@ -209,6 +217,8 @@ _HANDLERS: dict[type, Handler] = {
     p.CreateContainer: SessionCore.on_create,
     p.InspectContainer: SessionCore.on_inspect,
     p.ListContainers: SessionCore.on_list_containers,
+    p.ListEngines: SessionCore.on_list_engines,
+    p.ListImages: SessionCore.on_list_images,
     p.RemoveContainer: SessionCore.on_remove,
     p.Ping: SessionCore.on_ping,
     p.UploadFiles: SessionCore.on_upload,

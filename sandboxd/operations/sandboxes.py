@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import files
 from ..errors import BadRequest, NotFound
-from ..plugin_types import Principal
-from ._base import OperationsBase
+from ..plugin_types import Placement, Principal
+from .engines import EngineOperations
 
 if TYPE_CHECKING:
     from ..executions import Execution
@@ -32,7 +32,7 @@ class SandboxDetails:
     idle_seconds: float
 
 
-class SandboxOperations(OperationsBase):
+class SandboxOperations(EngineOperations):
     async def open_sandbox(self, principal: Principal, container_id: str, action: str) -> Sandbox:
         """The sandbox ``container_id`` names, if ``principal`` may ``action`` it.
 
@@ -60,10 +60,25 @@ class SandboxOperations(OperationsBase):
                 pids_limit=min(options.pids_limit, request.pids_limit or options.pids_limit),
             )
         options = await self.plugins.sandbox_options(principal, options, self.config.sandbox)
-        return await self.sandboxes.create(
-            options, owner=principal.user, ephemeral=ephemeral,
-            ttl_seconds=request.ttl_seconds if request is not None else None,
-        )
+        want = request.placement if request is not None else Placement()
+        names = await self.place(principal, options, want)
+        missing: NotFound | None = None
+        for name in names:
+            self.placing(name, +1)
+            try:
+                return await self.sandboxes.create(
+                    options, owner=principal.user, ephemeral=ephemeral,
+                    ttl_seconds=request.ttl_seconds if request is not None else None,
+                    engine=name if self.engine_label(name) else None,
+                )
+            except NotFound as exc:  # no such image there: the next engine may have it
+                missing = exc
+            finally:
+                self.placing(name, -1)
+        assert missing is not None
+        if len(names) > 1:
+            raise NotFound(f"no such image on any engine that could take the sandbox: {options.image}")
+        raise missing
 
     async def list_sandboxes(self, principal: Principal) -> list[Sandbox]:
         """The sandboxes ``principal`` may see."""

@@ -45,9 +45,12 @@ class AsyncClient:
 
     async def create_sandbox(self, image: str | None = None, *, labels: Mapping[str, str] | None = None,
                              memory_bytes: int | None = None, cpus: float | None = None,
-                             pids_limit: int | None = None, ttl_seconds: float | None = None) -> AsyncSandbox:
+                             pids_limit: int | None = None, ttl_seconds: float | None = None,
+                             placement: Mapping[str, Any] | None = None) -> AsyncSandbox:
+        """``placement``: ``{"engine": NAME}`` and/or ``{"labels": {...}}`` when the daemon
+        drives several engines."""
         reply = await self._call("create-container", create_request(image, labels, memory_bytes, cpus, pids_limit,
-                                                                      ttl_seconds))
+                                                                      ttl_seconds, placement))
         return AsyncSandbox(self, reply["containerId"], reply.get("image", image or ""), owns=True)
 
     async def sandbox(self, sandbox_id: str) -> AsyncSandbox:
@@ -60,6 +63,14 @@ class AsyncClient:
     async def remove_sandbox(self, sandbox_id: str) -> str:
         """Remove a sandbox (running commands in it are stopped); return its full id."""
         return (await self._call("remove-container", {"containerId": sandbox_id}))["containerId"]
+
+    async def engines(self) -> list[dict[str, Any]]:
+        """The daemon's engines: name, url, state ("up"/"down"), sandboxes, running executions."""
+        return list((await self._call("list-engines", {}))["engines"])
+
+    async def images(self) -> list[dict[str, Any]]:
+        """Images and the engines that have them: ``[{"image", "engines": [...]}]``."""
+        return list((await self._call("list-images", {}))["images"])
 
     async def executions(self, sandbox_id: str | None = None) -> list[ExecutionInfo]:
         data = {"containerId": sandbox_id} if sandbox_id else {}

@@ -21,10 +21,11 @@ ChunkCallback = Callable[[OutputChunk], Any]
 
 def create_request(
     image: str | None, labels: Mapping[str, str] | None, memory_bytes: int | None, cpus: float | None,
-    pids_limit: int | None, ttl_seconds: float | None,
+    pids_limit: int | None, ttl_seconds: float | None, placement: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     return _drop_none({"image": image, "labels": dict(labels) if labels else None, "memoryBytes": memory_bytes,
-                       "cpus": cpus, "pidsLimit": pids_limit, "ttlSeconds": ttl_seconds})
+                       "cpus": cpus, "pidsLimit": pids_limit, "ttlSeconds": ttl_seconds,
+                       "placement": dict(placement) if placement else None})
 
 
 def execute_request(

@@ -120,7 +120,10 @@ kill_grace_seconds = 1.0
 
 
 def _merge(base: str, extra: str) -> str:
-    """``base`` TOML with ``extra``'s tables merged in; a key in both takes ``extra``'s value."""
+    """``base`` TOML with ``extra``'s tables merged in; a key in both takes ``extra``'s value.
+    Arrays of tables (``[[engines]]``) in ``extra`` go last, verbatim."""
+    cut = ("\n" + extra).find("\n[[")
+    extra, arrays = (extra, "") if cut < 0 else (extra[:cut], extra[cut:])
     sections: dict[str, dict[str, str]] = {}
     current = ""
     for line in (base + "\n" + extra).splitlines():
@@ -130,7 +133,8 @@ def _merge(base: str, extra: str) -> str:
         elif line.strip():
             key = line.split("=", 1)[0].strip() if "=" in line and not line.startswith(" ") else line
             sections.setdefault(current, {})[key] = line
-    return "\n".join(f"[{name}]\n" + "\n".join(lines.values()) for name, lines in sections.items() if name) + "\n"
+    merged = "\n".join(f"[{name}]\n" + "\n".join(lines.values()) for name, lines in sections.items() if name)
+    return merged + "\n" + (arrays + "\n" if arrays else "")
 
 
 @pytest.fixture(scope="session")
