@@ -1,4 +1,7 @@
-"""A small trio-websocket client for the sandboxd protocol (used by the CLI and tests).
+"""A raw trio-websocket client for the sandboxd protocol, for tests and protocol work.
+
+Applications (and the ``sandboxd`` CLI) use the SDK, :mod:`sandboxd.sdk`; this client
+shows the wire as it is: every event, raw frames through ``client.ws``, no reconnects.
 
 Example::
 
@@ -13,9 +16,9 @@ from __future__ import annotations
 import collections
 import itertools
 import os
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 import msgspec
 import trio
@@ -24,13 +27,10 @@ import trio_websocket
 from .errors import SandboxdError
 from .output import chunk_bytes
 from .protocol import decode_binary_output
-from .sdk._errors import DaemonUnavailable
+from .sdk._env import DEFAULT_URL, default_url
+from .sdk._errors import DaemonUnavailable, collapse_groups
 
-DEFAULT_URL = "ws://127.0.0.1:8765/sandbox/ws"
-
-
-def default_url() -> str:
-    return os.environ.get("SANDBOXD_URL") or DEFAULT_URL
+__all__ = ["DEFAULT_URL", "Client", "DaemonUnavailable", "Event", "collapse_groups", "default_url", "open_client"]
 
 
 @dataclass
@@ -179,28 +179,6 @@ async def open_client(
     with collapse_groups():
         async with _open(url, headers, connect_timeout) as client:
             yield client
-
-
-@contextmanager
-def collapse_groups() -> Iterator[None]:
-    """Let a sandboxd error raised inside nurseries (ours, or trio-websocket's) out as
-    itself, not wrapped in an ExceptionGroup, so callers can catch it by type."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        leaves = list(_leaves(group))
-        errors = [e for e in leaves if isinstance(e, SandboxdError)]
-        if errors and all(isinstance(e, (SandboxdError, trio.Cancelled)) for e in leaves):
-            raise errors[0] from None
-        raise
-
-
-def _leaves(group: BaseExceptionGroup) -> Any:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc
 
 
 @asynccontextmanager

@@ -9,9 +9,9 @@ import trio
 import typer
 
 from .. import __version__
-from ..client import collapse_groups
 from ..config import ConfigError
 from ..errors import SandboxdError
+from ..sdk._errors import collapse_groups
 from ._errors import ExitCode
 from ._output import out
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 import math
 import signal
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import trio
 
 from ..errors import SandboxdError
+
+if TYPE_CHECKING:
+    from ..sdk import ExecutionResult
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -29,23 +32,22 @@ class Interrupts:
     """What to signal (set as the execution starts), and which signals arrived."""
 
     def __init__(self) -> None:
-        self.client: Any = None
-        self.execution_id: str | None = None
+        self.execution: Any = None
         self._known = trio.Event()
         self.first: int | None = None
         self.abandoned = False
 
-    def target(self, client: Any, execution_id: str) -> None:
-        """Signals go to ``execution_id`` through ``client`` from now on."""
-        self.client, self.execution_id = client, execution_id
+    def target(self, execution: Any) -> None:
+        """Signals go to ``execution`` (an SDK execution handle) from now on."""
+        self.execution = execution
         self._known.set()
 
-    def exit_status(self, result: dict[str, Any] | None) -> int | None:
+    def exit_status(self, result: ExecutionResult | None) -> int | None:
         """The CLI's exit status after an interrupt, or None if nothing was interrupted."""
         if self.first is None:
             return None
-        code = (result or {}).get("exitCode")
-        if not self.abandoned and result is not None and result.get("status") in ("success", "failed") \
+        code = result.exit_code if result is not None else None
+        if not self.abandoned and result is not None and result.status in ("success", "failed") \
                 and isinstance(code, int) and code < 128:
             return code
         return 128 + self.first
@@ -69,13 +71,10 @@ class Interrupts:
         """Send each action once the execution is known (a signal may come before)."""
         await self._known.wait()
         async for stop in actions:
-            message: dict[str, Any] = {"executionId": self.execution_id}
-            if not stop:
-                message["signal"] = "INT"
             try:
-                await self.client.send("kill", message)
+                await self.execution.kill("TERM" if stop else "INT")
             except SandboxdError:
-                pass  # the connection dropped: the command's fate is the daemon's now
+                pass  # the daemon could not be reached: the command's fate is the daemon's now
 
 
 @asynccontextmanager

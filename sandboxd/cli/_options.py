@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
-from ..client import DEFAULT_URL
+from ..sdk._env import DEFAULT_URL
 
 UrlOpt = Annotated[
     Optional[str],

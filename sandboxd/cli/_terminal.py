@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import signal
@@ -34,17 +33,15 @@ def terminal_size() -> tuple[int, int]:
     return size.columns, size.lines
 
 
-async def forward_keys(client: Any, execution_id: str) -> None:
+async def forward_keys(execution: Any) -> None:
     """Send what is typed as stdin until our stdin ends."""
     while data := await trio.to_thread.run_sync(os.read, 0, 65536, abandon_on_cancel=True):
-        await client.send("stdin-data", {
-            "executionId": execution_id, "data": base64.b64encode(data).decode(), "encoding": "base64"})
-    await client.send("stdin-close", {"executionId": execution_id})
+        await execution.send_stdin(data)
+    await execution.close_stdin()
 
 
-async def forward_resizes(client: Any, execution_id: str) -> None:
+async def forward_resizes(execution: Any) -> None:
     """Tell the sandbox when our window changes size (SIGWINCH)."""
     with trio.open_signal_receiver(signal.SIGWINCH) as signals:
         async for _ in signals:
-            cols, rows = terminal_size()
-            await client.send("resize", {"executionId": execution_id, "cols": cols, "rows": rows})
+            await execution.resize(*terminal_size())

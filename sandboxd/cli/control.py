@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import TYPE_CHECKING, List
 
 import typer
 
-from ..client import Client, open_client
 from ._errors import ExitCode
 from ._options import UrlOpt
 from ._output import out
+
+if TYPE_CHECKING:
+    from ..sdk import AsyncClient, AsyncExecution
 
 #: Attach "from the end": no output is replayed, only how the execution ends.
 _AT_THE_END = {"stdout": 1 << 62, "stderr": 1 << 62}
@@ -32,15 +34,16 @@ def kill(
     sig: str | int = int(signal) if signal.isdigit() else signal
 
     async def go() -> int:
-        async with open_client(url) as client:
+        from ..sdk import AsyncClient
+
+        async with AsyncClient(url) as client:
             for execution_id in execution_ids:
-                attached = await _attach_at_end(client, execution_id, follow=False)
-                if attached["status"] != "running":
-                    out.error(f"execution {execution_id} is not running (it ended: {attached['status']})")
+                execution = await _attach_at_end(client, execution_id, follow=False)
+                state = await execution.wait()
+                if state.status != "running":
+                    out.error(f"execution {execution_id} is not running (it ended: {state.status})")
                     return ExitCode.ERROR
-                # Only sessions that started an execution or joined its sandbox may signal it.
-                await client.call("join-container", {"containerId": attached["containerId"]})
-                await client.call("kill", {"executionId": execution_id, "signal": sig})
+                await execution.kill(sig)
                 out.result(execution_id, executionId=execution_id, signal=signal)
         return ExitCode.OK
 
@@ -60,17 +63,17 @@ def wait(
     from .exec import _exit_status
 
     async def go() -> int:
-        async with open_client(url) as client:
-            await _attach_at_end(client, execution_id, follow=True)
-            result = await client.wait_complete(execution_id, None)
-        code = result.get("exitCode")
-        if code is not None or out.json_mode:
-            out.result(str(code), **{k: v for k, v in result.items() if k != "ref"})
+        from ..sdk import AsyncClient
+
+        async with AsyncClient(url) as client:
+            result = await (await _attach_at_end(client, execution_id, follow=True)).wait()
+        if result.exit_code is not None or out.json_mode:
+            out.result(str(result.exit_code), **result.raw)
         return _exit_status(result)
 
     raise typer.Exit(run_async(go))
 
 
-async def _attach_at_end(client: Client, execution_id: str, *, follow: bool) -> dict[str, Any]:
-    return await client.call("attach-execution", {"executionId": execution_id, "since": _AT_THE_END,
-                                                  "follow": follow})
+async def _attach_at_end(client: AsyncClient, execution_id: str, *, follow: bool) -> AsyncExecution:
+    """Attach without replaying output: only how the execution ends (or its state now)."""
+    return await client.attach(execution_id, since=_AT_THE_END, follow=follow, capture=False)

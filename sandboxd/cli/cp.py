@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import sys
 
 import typer
 
-from ..client import open_client
 from ._errors import ExitCode
 from ._options import UrlOpt
 from ._output import out
@@ -31,23 +29,22 @@ def cp(
         raise typer.Exit(ExitCode.USAGE)
 
     async def go() -> None:
-        async with open_client(url) as client:
+        from ..sdk import AsyncClient
+
+        async with AsyncClient(url) as client:
             if dst_remote is not None:
                 sandbox, path = dst_remote
                 if path.endswith("/") or not path:
                     path += os.path.basename(source)
                 data = sys.stdin.buffer.read() if source == "-" else open(source, "rb").read()
                 mode = 0o644 if source == "-" else os.stat(source).st_mode & 0o777
-                done = await client.call("upload-files", {
-                    "containerId": sandbox,
-                    "files": {path: {"content": base64.b64encode(data).decode(), "encoding": "base64", "mode": mode}},
-                })
-                out.result(done["paths"][0], **done)
+                sbx = await client.sandbox(sandbox)
+                written = await sbx.files.write(path, data, mode=mode)
+                out.result(written, containerId=sbx.id, paths=[written])
             else:
                 assert src_remote is not None
                 sandbox, path = src_remote
-                got = await client.call("download-file", {"containerId": sandbox, "path": path})
-                data = base64.b64decode(got["content"])
+                data = await (await client.sandbox(sandbox)).files.read(path)
                 if destination == "-":
                     sys.stdout.buffer.write(data)
                     sys.stdout.buffer.flush()

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import trio
 import typer
 
-from ..client import DaemonUnavailable, execute_request, open_client
 from ._errors import ExitCode
 from ._interrupts import forwarding_interrupts
 from ._options import UrlOpt
 from ._output import out
+
+if TYPE_CHECKING:
+    from ..sdk import ExecutionResult
 
 
 def exec_command(
@@ -59,63 +61,46 @@ def exec_command(
             raise typer.Exit(ExitCode.USAGE)
         environment[key] = value
 
-    where = {"containerId": sandbox, "image": image, "env": environment, "workdir": workdir, "timeout": timeout}
+    where: dict[str, Any] = {"sandbox_id": sandbox, "image": image, "env": environment, "workdir": workdir,
+                             "timeout": timeout}
+
+    def write(chunk: Any) -> None:
+        _write_output(chunk.stream, chunk.data)
 
     async def start_only() -> int:
-        async with open_client(url) as client:
-            accepted = await client.call("execute-command", execute_request(command, **where))
-        out.result(accepted["executionId"], **accepted)
+        from ..sdk import AsyncClient
+
+        async with AsyncClient(url) as client:
+            execution = await client.start(command, **where)
+        out.result(execution.id, executionId=execution.id, containerId=execution.sandbox_id)
         return ExitCode.OK
 
-    async def run_and_follow() -> int:
-        written = {"stdout": 0, "stderr": 0}
-        started: dict[str, Any] = {}
+    async def run_and_follow(**terminal: Any) -> int:
+        """Follow to the end; the SDK reconnects and resumes by itself if the connection drops."""
+        from ..sdk import AsyncClient
+        from . import _terminal
+
         result = None
-
-        def on_output(stream: str, data: bytes | memoryview) -> None:
-            _write_output(stream, data)
-            written[stream] += len(data)
-
-        async with forwarding_interrupts() as interrupts:
-
-            def on_accepted(accepted: dict[str, Any], client: Any) -> None:
-                started.update(accepted)
-                interrupts.target(client, accepted["executionId"])
-
-            async def attempt(client: Any) -> dict[str, Any]:
-                await client.use_binary_output()
-                if not started:
-                    return await client.run(
-                        command, container_id=sandbox, image=image, env=environment or None,
-                        workdir=workdir, timeout=timeout, stdin=_read_stdin if interactive else None,
-                        on_output=on_output, on_accepted=lambda accepted: on_accepted(accepted, client),
-                    )
-                interrupts.target(client, started["executionId"])
-                return await client.follow(started["executionId"], since=dict(written), on_output=on_output)
-
-            result = await follow_with_reconnect(url, attempt, can_resume=lambda: bool(started) and not interactive)
+        # The client outlives the interrupt handler, which may be signalling through it.
+        async with AsyncClient(url) as client, forwarding_interrupts() as interrupts:
+            execution = await client.start(command, **where, **terminal, stdin=interactive, capture=False,
+                                           on_output=write)
+            interrupts.target(execution)
+            async with trio.open_nursery() as nursery:
+                if interactive:
+                    nursery.start_soon(_terminal.forward_keys, execution)
+                if terminal:
+                    nursery.start_soon(_terminal.forward_resizes, execution)
+                result = await execution.wait()
+                nursery.cancel_scope.cancel()
         status = interrupts.exit_status(result)
         return _exit_status(result) if status is None else status
 
     async def run_with_terminal() -> int:
-        from . import _terminal
+        from ._terminal import terminal_size
 
-        cols, rows = _terminal.terminal_size()
-        result = None
-        async with forwarding_interrupts() as interrupts, open_client(url) as client:
-            await client.use_binary_output()
-            request = execute_request(command, tty=True, stdin=interactive, cols=cols, rows=rows, **where)
-            accepted = await client.call("execute-command", request)
-            eid = accepted["executionId"]
-            interrupts.target(client, eid)
-            async with trio.open_nursery() as nursery:
-                if interactive:
-                    nursery.start_soon(_terminal.forward_keys, client, eid)
-                nursery.start_soon(_terminal.forward_resizes, client, eid)
-                result = await client.wait_complete(eid, _write_output)
-                nursery.cancel_scope.cancel()
-        status = interrupts.exit_status(result)
-        return _exit_status(result) if status is None else status
+        cols, rows = terminal_size()
+        return await run_and_follow(tty=True, cols=cols, rows=rows)
 
     if tty_ and os.isatty(0) and interactive:
         from ._terminal import raw_terminal
@@ -125,33 +110,6 @@ def exec_command(
     else:
         code = run_async(run_with_terminal if tty_ else run_and_follow if follow else start_only)
     raise typer.Exit(code)
-
-
-async def follow_with_reconnect(
-    url: str | None, attempt: Any, *, can_resume: Any, give_up_after: float = 60.0
-) -> dict[str, Any]:
-    """Run ``attempt(client)``; when the connection drops, reconnect with backoff and call
-    it again (it resumes from what was already written), for up to ``give_up_after`` s."""
-    delay, deadline = 0.1, None
-    while True:
-        try:
-            async with open_client(url) as client:
-                return await attempt(client)
-        except DaemonUnavailable as exc:
-            if not can_resume():
-                raise
-            deadline = deadline or trio.current_time() + give_up_after
-            if trio.current_time() + delay > deadline:
-                raise DaemonUnavailable(f"{exc.message}; gave up reconnecting after {give_up_after:g} s") from None
-            await trio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-
-
-async def _read_stdin() -> bytes:
-    # A worker thread for our own stdin: the CLI runs one command, and a regular file
-    # on stdin cannot be polled.
-    return await trio.to_thread.run_sync(os.read, 0, 256 * 1024, abandon_on_cancel=True)
 
 
 def _write_output(stream: str, data: bytes | memoryview) -> None:
@@ -164,15 +122,15 @@ def _write_output(stream: str, data: bytes | memoryview) -> None:
         os._exit(141)
 
 
-def _exit_status(result: dict[str, Any]) -> int:
-    status = result.get("status")
-    code = result.get("exitCode")
-    if status == "timeout":
-        out.error(result.get("reason") or "the command timed out")
+def _exit_status(result: ExecutionResult) -> int:
+    """``docker exec``'s manners: the command's status, 124 after a timeout, 125 when
+    the daemon, the engine or the sandbox failed."""
+    if result.status == "timeout":
+        out.error(result.reason or "the command timed out")
         return ExitCode.TIMEOUT
-    if status == "error" or code is None:
-        out.error(result.get("reason") or "the execution failed")
+    if result.status == "error" or result.exit_code is None:
+        out.error(result.reason or "the execution failed")
         return ExitCode.DAEMON
-    if result.get("truncated"):
+    if result.truncated:
         out.error("output passed the daemon's limit and was truncated; the command was stopped")
-    return int(code)
+    return int(result.exit_code)

@@ -32,7 +32,7 @@ def logs(
             replay = await client.attach(execution_id, since={"stdout": since, "stderr": since}, follow=follow,
                                          capture=False, on_output=lambda c: _write_output(c.stream, c.data))
             result = await replay.wait()
-        return _exit_status(dict(result.raw)) if follow else ExitCode.OK
+        return _exit_status(result) if follow else ExitCode.OK
 
     raise typer.Exit(run_async(go))
 

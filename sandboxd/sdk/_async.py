@@ -23,6 +23,7 @@ from ._common import (
     kill_request,
     stdin_payload,
 )
+from ._env import default_token
 from ._types import ExecutionInfo, ExecutionResult, FileContent, OutputChunk, SandboxInfo, file_entry
 
 
@@ -31,9 +32,7 @@ class AsyncClient:
 
     def __init__(self, url: str | None = None, *, token: str | None = None, connect_timeout: float = 10.0,
                  reconnect_timeout: float = 60.0, ssl_context: ssl.SSLContext | None = None) -> None:
-        import os
-
-        self._conn = AsyncConnection(url, token or os.environ.get("SANDBOXD_TOKEN"), connect_timeout=connect_timeout,
+        self._conn = AsyncConnection(url, token or default_token(), connect_timeout=connect_timeout,
                                      reconnect_timeout=reconnect_timeout, ssl_context=ssl_context)
 
     @property
@@ -276,9 +275,11 @@ class AsyncFiles:
     def __init__(self, sandbox: AsyncSandbox) -> None:
         self._sbx = sandbox
 
-    async def write(self, path: str, data: FileContent, *, mode: int | str | None = None) -> None:
-        await self._sbx.client._call("upload-files", {"containerId": self._sbx.id,
-                                                      "files": {path: file_entry(data, mode)}})
+    async def write(self, path: str, data: FileContent, *, mode: int | str | None = None) -> str:
+        """Write ``data`` (text as UTF-8, or bytes) to ``path``; return the path as written."""
+        reply = await self._sbx.client._call("upload-files", {"containerId": self._sbx.id,
+                                                              "files": {path: file_entry(data, mode)}})
+        return reply["paths"][0]
 
     async def read(self, path: str) -> bytes:
         import base64

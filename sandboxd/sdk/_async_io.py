@@ -84,13 +84,23 @@ class _Asyncio:
 
 class _TrioStream:
     def __init__(self, stream: Any) -> None:
+        import trio
+
         self.stream = stream
+        # Another task closing the stream, or the peer breaking it: a lost connection.
+        self._broken = (trio.BrokenResourceError, trio.ClosedResourceError)
 
     async def send_all(self, data: bytes) -> None:
-        await self.stream.send_all(data)
+        try:
+            await self.stream.send_all(data)
+        except self._broken as exc:
+            raise ConnectionError(str(exc) or type(exc).__name__) from None
 
     async def receive_some(self) -> bytes:
-        return await self.stream.receive_some(_RECV)
+        try:
+            return await self.stream.receive_some(_RECV)
+        except self._broken as exc:
+            raise ConnectionError(str(exc) or type(exc).__name__) from None
 
     async def aclose(self) -> None:
         import trio
@@ -289,10 +299,12 @@ class AsyncConnection:
             await self._flush()
         except AuthenticationFailed:
             raise
-        except (OSError, DaemonUnavailable):
-            if self.core.connections == 0 or self.core.closed:
+        except (OSError, DaemonUnavailable) as exc:
+            if self.core.closed:  # aclose() ran while we were reading
+                raise DaemonUnavailable("the client is closed") from None
+            if self.core.connections == 0:
                 await self._drop()
-                raise
+                raise exc if isinstance(exc, DaemonUnavailable) else DaemonUnavailable(str(exc)) from None
             await self._reconnect()
 
     async def flush(self) -> None:

@@ -53,7 +53,7 @@ def stdin_payload(data: str | bytes) -> dict[str, Any]:
 
 
 def kill_request(execution_id: str, signal: str | int) -> dict[str, Any]:
-    return {"executionId": execution_id, "signal": str(signal)}
+    return {"executionId": execution_id, "signal": signal}
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,9 @@ An ``error`` the daemon sends is raised as the class for its code
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Any, Iterator
+
 from ..errors import EngineUnavailable, SandboxdError
 
 
@@ -34,3 +37,25 @@ class AuthenticationFailed(SandboxdError):
     def __init__(self, message: str, *, status: int = 401) -> None:
         super().__init__(message)
         self.status = status
+
+
+@contextmanager
+def collapse_groups() -> Iterator[None]:
+    """Let a sandboxd error raised inside trio nurseries out as itself, not wrapped in an
+    ExceptionGroup, so callers can catch it by type (when it is the only real error)."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        errors = [e for e in leaves if isinstance(e, SandboxdError)]
+        if errors and all(isinstance(e, SandboxdError) or type(e).__name__ == "Cancelled" for e in leaves):
+            raise errors[0] from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup) -> Any:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc

@@ -19,6 +19,7 @@ from ._common import (
     kill_request,
     stdin_payload,
 )
+from ._env import default_token
 from ._sync_io import SyncConnection
 from ._types import ExecutionInfo, ExecutionResult, FileContent, OutputChunk, SandboxInfo, file_entry
 
@@ -40,9 +41,7 @@ class Client:
 
     def __init__(self, url: str | None = None, *, token: str | None = None, connect_timeout: float = 10.0,
                  reconnect_timeout: float = 60.0, ssl_context: ssl.SSLContext | None = None) -> None:
-        import os
-
-        self._conn = SyncConnection(url, token or os.environ.get("SANDBOXD_TOKEN"), connect_timeout=connect_timeout,
+        self._conn = SyncConnection(url, token or default_token(), connect_timeout=connect_timeout,
                                     reconnect_timeout=reconnect_timeout, ssl_context=ssl_context)
 
     @property
@@ -307,10 +306,11 @@ class Files:
     def __init__(self, sandbox: Sandbox) -> None:
         self._sbx = sandbox
 
-    def write(self, path: str, data: FileContent, *, mode: int | str | None = None) -> None:
-        """Write ``data`` (text as UTF-8, or bytes) to ``path``, creating directories."""
-        self._sbx.client._call("upload-files", {"containerId": self._sbx.id,
-                                                "files": {path: file_entry(data, mode)}})
+    def write(self, path: str, data: FileContent, *, mode: int | str | None = None) -> str:
+        """Write ``data`` (text as UTF-8, or bytes) to ``path``; return the path as written."""
+        reply = self._sbx.client._call("upload-files", {"containerId": self._sbx.id,
+                                                        "files": {path: file_entry(data, mode)}})
+        return reply["paths"][0]
 
     def read(self, path: str) -> bytes:
         """The exact bytes of the file at ``path``."""

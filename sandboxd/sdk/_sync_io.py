@@ -129,10 +129,10 @@ class SyncConnection:
                 self._reconnect()
             except AuthenticationFailed:
                 raise
-            except (OSError, DaemonUnavailable):
+            except (OSError, DaemonUnavailable) as exc:
                 if self.core.connections == 0 or self.core.closed:
                     self._drop()
-                    raise
+                    raise exc if isinstance(exc, DaemonUnavailable) else DaemonUnavailable(str(exc)) from None
                 self._reconnect()
 
     def flush(self) -> None:

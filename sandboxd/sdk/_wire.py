@@ -6,7 +6,6 @@ Every flavour (sync, asyncio, trio) moves bytes between a socket and one
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -24,16 +23,12 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from ._env import default_url
 from ._errors import AuthenticationFailed, DaemonUnavailable
 
-DEFAULT_URL = "ws://127.0.0.1:8765/sandbox/ws"
 WS_PATH = "/sandbox/ws"
 #: Largest message we accept from the daemon (an output frame is far smaller).
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
-
-
-def default_url() -> str:
-    return os.environ.get("SANDBOXD_URL") or DEFAULT_URL
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,12 @@ def test_serve_does_not_import_the_sdk():
     code = ("import sys, sandboxd, sandboxd.cli, sandboxd.server; "
             "print(sorted(m for m in sys.modules if m.startswith('sandboxd.sdk.')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() in ("[]", "['sandboxd.sdk._errors']")
+    assert set(eval(loaded)) <= {"sandboxd.sdk._env", "sandboxd.sdk._errors"}
+
+
+def test_the_cli_is_a_user_of_the_sdk_not_a_second_client():
+    code = "import sys, sandboxd.cli; print('sandboxd.client' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
 def test_the_sdk_is_exported_from_sandboxd_on_first_use():
