@@ -91,9 +91,10 @@ class EngineConfig:
     #: Labels placement constraints match (``placement: {labels: {...}}``).
     labels: Mapping[str, str] = field(default_factory=dict)
     #: How far the limits of the sandboxes on this engine may exceed the memory and CPUs
-    #: its ``/info`` reports (memory: 1.0 = never more than the host has).
+    #: its ``/info`` reports (memory: 1.0 = never more than the host has; 0: no check).
+    #: CPU limits are ceilings, not reservations, so they may be promised many times over.
     memory_overcommit: float = 1.0
-    cpu_overcommit: float = 8.0
+    cpu_overcommit: float = 32.0
 
     @property
     def tls(self) -> bool:

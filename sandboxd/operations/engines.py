@@ -77,9 +77,10 @@ class EngineOperations(OperationsBase):
                 except SandboxdError as exc:
                     log.warning("engine %s: could not read its size: %s", name, exc.message)
             mem_free = cpus_free = None
-            if name in capacity and capacity[name][0] > 0:
-                mem_total, ncpu = capacity[name]
+            mem_total, ncpu = capacity.get(name, (0, 0.0))
+            if mem_total > 0 and settings.memory_overcommit > 0:
                 mem_free = int(mem_total * settings.memory_overcommit) - committed_mem[name]
+            if ncpu > 0 and settings.cpu_overcommit > 0:
                 cpus_free = ncpu * settings.cpu_overcommit - committed_cpu[name]
             loads.append(EngineLoad(
                 name=name, labels=dict(settings.labels), sandboxes=sandboxes[name] + placing[name],
