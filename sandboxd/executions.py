@@ -109,6 +109,10 @@ class Execution(StarterFeed):
         #: Set (with ``reason``) when the execution ended because something failed
         #: around it: ENGINE_UNAVAILABLE, SANDBOX_STOPPED, ...
         self.error_code: str | None = None
+        #: The sandbox's OOM-kill count when the execution was created (None: unknown).
+        self.oom_kills_before: int | None = None
+        #: A stop could not reach the command's processes (no pid left to start a helper).
+        self.unreachable = False
         self._abort_scope = trio.CancelScope()
         self._stdin_send, self._stdin_receive = trio.open_memory_channel[bytes | None](16)
         self._stdin_open = request.stdin
@@ -257,6 +261,7 @@ class ExecutionManager:
                 ) from None
             raise
         ex = Execution(execution_id, request, exec_id)
+        ex.oom_kills_before = await self.engine.oom_kills(request.container_id)
         ex.log = ExecutionLog(self.records.log_path(ex.id))
         self.records.started(
             id=ex.id, container_id=ex.container_id, image=request.image, owner=request.principal.user,
@@ -384,21 +389,24 @@ class ExecutionManager:
             ex.request_stop("timeout")
         grace = self.limits.kill_grace_seconds
         for sig in ("TERM", "KILL"):
-            await self._signal(ex, sig)
+            if await self._signal(ex, sig) is None and sig == "KILL":
+                ex.unreachable = True
             await trio.sleep(grace)
         # Something still holds the output open (a process that escaped its group and
-        # cleared its environment): stop reading so the execution can end.
+        # cleared its environment, or one we could not reach): stop reading so the
+        # execution can end.
         ex.reason = (ex.reason or "") + " (output still open after SIGKILL; stopped reading)"
         pump_scope.cancel()
 
-    async def _signal(self, ex: Execution, sig: str) -> int:
+    async def _signal(self, ex: Execution, sig: str) -> int | None:
+        """Signal the execution's processes: how many, or None if they could not be reached."""
         try:
             return await self.engine.signal_execution(
                 ex.container_id, f"{EXEC_MARKER}={ex.id}", sig, user=ex.request.user
             )
         except SandboxdError as exc:
             log.warning("execution %s: could not send SIG%s: %s", ex.id, sig, exc.message)
-            return 0
+            return None
 
     async def resize(self, ex: Execution, cols: int, rows: int) -> None:
         """Set the terminal size of a TTY execution (the process gets SIGWINCH)."""
@@ -451,6 +459,12 @@ class ExecutionManager:
             ex.status, ex.reason = "error", "the engine did not report an exit code"
         else:
             ex.status = "success" if code == 0 else "failed"
+            # Exit 137 alone is any SIGKILL: the sandbox's OOM-kill count tells.
+            if code != 0 and ex.oom_kills_before is not None and \
+                    (await self.engine.oom_kills(ex.container_id) or 0) > ex.oom_kills_before:
+                ex.reason = "oom"
+        if ex.unreachable:
+            ex.reason = f"{ex.reason}; its processes could not be reached to kill them and may still be running"
 
     async def _sandbox_gone(self, container_id: str, patience: int = 1) -> str | None:
         """Why the sandbox is no longer running, or None if it is.

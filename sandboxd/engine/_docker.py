@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import OrderedDict
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import docker
@@ -23,6 +24,7 @@ import trio
 from ..config import DockerConfig, EngineConfig
 from ..errors import DockerError, EngineUnavailable, NotFound, SandboxdError, SandboxStopped
 from ..plugin_types import RunResult, SandboxOptions
+from ._cgroup import SandboxCgroup
 from ._demux import STDERR, STDOUT, FrameParser
 from ._stream import client_ssl_context, connect_engine, default_engine_url, open_exec_stream
 
@@ -77,6 +79,8 @@ class DockerEngine:
         self.available = True
         #: Called with the operation's name whenever a call fails (for metrics).
         self.on_error: Callable[[str], None] = on_error or (lambda op: None)
+        #: Sandboxes' cgroups as the host sees them (None: not reachable from here).
+        self._cgroups: OrderedDict[str, SandboxCgroup | None] = OrderedDict()
 
     def check_available(self, op: str) -> None:
         if not self.available:
@@ -226,6 +230,7 @@ class DockerEngine:
         )
 
     async def remove_container(self, container_id: str) -> None:
+        self._cgroups.pop(container_id, None)
         try:
             await self._call("container remove", "remove_container", container_id, force=True)
         except NotFound:
@@ -306,12 +311,41 @@ class DockerEngine:
 
     async def signal_execution(
         self, container_id: str, marker: str, signal: str, *, user: str | None = None
-    ) -> int:
-        """Send ``signal`` to every process of an execution; return how many were found."""
+    ) -> int | None:
+        """Send ``signal`` to every process of an execution; return how many were found,
+        or None if they could not be reached.
+
+        From the host when the sandbox's cgroup is visible here (nothing is started in
+        the sandbox, so this works when its pids limit is used up), else with a helper
+        started inside the sandbox.
+        """
+        if (cgroup := await self._cgroup(container_id)) is not None:
+            found = await trio.to_thread.run_sync(cgroup.signal_marked, marker, signal, limiter=self._limiter)
+            if found is not None:
+                return found
         result = await self.run_to_end(
             container_id, ["/bin/sh", "-c", _KILL_SCRIPT, "sandboxd-kill", signal, marker], user=user
         )
-        return int(result.stdout) if result.stdout.strip().isdigit() else 0
+        return int(result.stdout) if result.exit_code == 0 and result.stdout.strip().isdigit() else None
+
+    async def oom_kills(self, container_id: str) -> int | None:
+        """Processes the OOM killer ended in the sandbox so far (None: cannot tell)."""
+        cgroup = await self._cgroup(container_id)
+        return cgroup.oom_kills() if cgroup is not None else None
+
+    async def _cgroup(self, container_id: str) -> SandboxCgroup | None:
+        if container_id in self._cgroups:
+            return self._cgroups[container_id]
+        try:
+            info = await self.inspect_container(container_id)
+        except SandboxdError:
+            return None
+        pid = (info.get("State") or {}).get("Pid") or 0
+        found = SandboxCgroup.find(info.get("Id", container_id), pid) if pid else None
+        self._cgroups[container_id] = found
+        while len(self._cgroups) > 4096:
+            self._cgroups.popitem(last=False)
+        return found
 
 
 def _translate(op: str, exc: BaseException) -> SandboxdError:

@@ -60,5 +60,11 @@ class Engine(Protocol):
     ) -> RunResult:
         """Run a short helper command and collect its output and exit code."""
 
-    async def signal_execution(self, container_id: str, marker: str, signal: str, *, user: str | None = None) -> int:
-        """Send ``signal`` to every process carrying ``marker``; return how many."""
+    async def signal_execution(
+        self, container_id: str, marker: str, signal: str, *, user: str | None = None
+    ) -> int | None:
+        """Send ``signal`` to every process carrying ``marker``; return how many (None:
+        they could not be reached)."""
+
+    async def oom_kills(self, container_id: str) -> int | None:
+        """How many processes the OOM killer ended in the sandbox so far (None: unknown)."""

@@ -156,3 +156,6 @@ class FakeEngine:
     async def signal_execution(self, container_id: str, marker: str, signal: str, *, user: str | None = None) -> int:
         self._call("signal_execution")
         return 0
+
+    async def oom_kills(self, container_id: str) -> int | None:
+        return None
