@@ -389,9 +389,13 @@ class ExecutionManager:
             ex.request_stop("timeout")
         grace = self.limits.kill_grace_seconds
         for sig in ("TERM", "KILL"):
-            if await self._signal(ex, sig) is None and sig == "KILL":
-                ex.unreachable = True
-            await trio.sleep(grace)
+            with trio.move_on_after(grace):
+                # None found: the command may not have started yet; ask again until the
+                # grace is over or its output ends (which cancels this watchdog).
+                while (found := await self._signal(ex, sig)) == 0:
+                    await trio.sleep(0.1)
+                ex.unreachable = found is None and sig == "KILL"
+                await trio.sleep(grace)
         # Something still holds the output open (a process that escaped its group and
         # cleared its environment, or one we could not reach): stop reading so the
         # execution can end.
