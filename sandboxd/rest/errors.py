@@ -10,9 +10,11 @@ a subclass with no row of its own answers like its parent::
     Forbidden, CommandRejected       403
     NotFound                         404
     MethodNotAllowed (BAD_REQUEST)   405
+    LengthRequired (BAD_REQUEST)     411   a file upload without Content-Length
     SandboxStopped                   409   the sandbox is not running
     BodyTooLarge (LIMIT_EXCEEDED)    413
-    LimitExceeded                    429   a configured limit (concurrency, size, quota)
+    LimitExceeded                    429   a configured limit (concurrency, counts)
+    QuotaExceeded                    507   the sandbox's disk is full
     PluginError, InternalError       500
     DockerError                      502   the engine refused or failed a call
     EngineUnavailable, Unavailable   503
@@ -32,6 +34,7 @@ from ..errors import (
     LimitExceeded,
     NotFound,
     PluginError,
+    QuotaExceeded,
     SandboxdError,
     SandboxStopped,
     Unauthenticated,
@@ -48,6 +51,10 @@ class MethodNotAllowed(BadRequest):
         self.allowed = allowed
 
 
+class LengthRequired(BadRequest):
+    """A streamed upload without ``Content-Length`` (HTTP 411)."""
+
+
 class Unavailable(EngineUnavailable):
     """The daemon cannot take the request now (shutting down)."""
 
@@ -55,6 +62,7 @@ class Unavailable(EngineUnavailable):
 HTTP_STATUS: dict[type[SandboxdError], int] = {
     BodyTimeout: 408,
     MethodNotAllowed: 405,
+    LengthRequired: 411,
     BadRequest: 400,
     Unauthenticated: 401,
     Forbidden: 403,
@@ -63,6 +71,7 @@ HTTP_STATUS: dict[type[SandboxdError], int] = {
     SandboxStopped: 409,
     BodyTooLarge: 413,
     LimitExceeded: 429,
+    QuotaExceeded: 507,
     PluginError: 500,
     InternalError: 500,
     Unavailable: 503,

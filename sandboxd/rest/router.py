@@ -86,7 +86,7 @@ class Router:
             m = regex.match(path)
             if m is None:
                 continue
-            if route.method == method or (method == "HEAD" and route.method == "GET"):
+            if route.method == method:
                 return route, {k: unquote(v) for k, v in m.groupdict().items()}
             allowed.append(route.method)
         if allowed:

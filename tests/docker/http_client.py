@@ -77,6 +77,24 @@ class HTTP:
         headers = {k.decode().lower(): v.decode() for k, v in head.headers}
         return Response(head.status_code, headers, bytes(body))
 
+    async def raw(self, method: str, path: str, headers: dict[str, str], body: bytes = b"",
+                  timeout: float = 30) -> Response:
+        """Send a request head as given (a lying Content-Length, a body that stalls) and
+        read the answer until the server closes the connection."""
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in dict(self._headers(None, None, False), **headers).items()) + "\r\n"
+        with trio.fail_after(timeout):
+            stream = await trio.open_tcp_stream(self.host, self.port)
+            await stream.send_all(head.encode() + body)
+            reply = b""
+            while chunk := await stream.receive_some(65536):
+                reply += chunk
+            await stream.aclose()
+        head_bytes, _, content = reply.partition(b"\r\n\r\n")
+        lines = head_bytes.decode("latin-1").split("\r\n")
+        headers_out = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+        return Response(int(lines[0].split(" ")[1]), headers_out, content)
+
     async def get(self, path: str, **kwargs: Any) -> Response:
         return await self.request("GET", path, **kwargs)
 
