@@ -6,7 +6,8 @@ into CLI exit codes in one place (:mod:`sandboxd.cli._errors`)::
 
     SandboxdError                 code            whose fault
     ├── BadRequest                BAD_REQUEST     the client's: malformed frame or field
-    │   └── UnknownEvent          UNKNOWN_EVENT   the client's: no such event
+    │   ├── UnknownEvent          UNKNOWN_EVENT   the client's: no such event
+    │   └── Conflict              BAD_REQUEST     the client's: not in this state (finished, stdin closed)
     ├── Unauthenticated           UNAUTHENTICATED the client's: no valid credentials (REST's 401)
     ├── NotFound                  NOT_FOUND       the client's: unknown id, or a container
     │                                             the daemon did not create (never revealed)
@@ -58,6 +59,11 @@ class UnknownEvent(BadRequest):
     """A well-formed frame naming an event the daemon does not know."""
 
     code = "UNKNOWN_EVENT"
+
+
+class Conflict(BadRequest):
+    """A request the target's state does not allow any more (an execution that already
+    finished, a stdin already closed). Same code as any bad request; REST answers 409."""
 
 
 class Unauthenticated(SandboxdError):

@@ -30,6 +30,7 @@ from .config import LimitsConfig
 from .engine import EXEC_MARKER, STDERR, STDOUT, Engine, ExecStream, FrameParser
 from .errors import (
     BadRequest,
+    Conflict,
     DockerError,
     LimitExceeded,
     NotFound,
@@ -174,7 +175,7 @@ class Execution(StarterFeed):
         try:
             await self._stdin_send.send(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise BadRequest(f"stdin of execution {self.id} is closed") from None
+            raise Conflict(f"stdin of execution {self.id} is closed") from None
 
     async def close_stdin(self) -> None:
         if not self._stdin_open:
@@ -426,7 +427,7 @@ class ExecutionManager:
     async def send_signal(self, ex: Execution, signal: str | None) -> None:
         """Client ``kill``: no signal (or TERM/KILL) stops the command; others are passed on."""
         if ex.finished.is_set():
-            raise BadRequest(f"execution {ex.id} has already finished")
+            raise Conflict(f"execution {ex.id} has already finished")
         if signal is None or signal in ("TERM", "KILL"):
             ex.request_stop("killed")
             if signal == "KILL":

@@ -77,6 +77,8 @@ class SandboxRegistry:
         self.config = config
         self._known: dict[str, Sandbox] = {}
         self._creating = 0
+        #: Ids being removed: a lookup meanwhile must not adopt them again.
+        self._removing: set[str] = set()
 
     async def load(self) -> None:
         """Adopt the sandboxes this daemon instance created before a restart."""
@@ -155,7 +157,7 @@ class SandboxRegistry:
             info = await self.engine.inspect_container(container_id)
         except NotFound:
             raise NotFound.sandbox(container_id) from None
-        if not self.engine.is_ours(info):
+        if not self.engine.is_ours(info) or info["Id"] in self._removing:
             raise NotFound.sandbox(container_id)
         labels = info["Config"].get("Labels") or {}
         sandbox = self._known[info["Id"]] = Sandbox.from_labels(info["Id"], info["Config"].get("Image", ""), time.time(), labels)
@@ -166,7 +168,11 @@ class SandboxRegistry:
 
     async def remove(self, sandbox: Sandbox) -> None:
         self._known.pop(sandbox.id, None)
-        await self.engine.remove_container(sandbox.id)
+        self._removing.add(sandbox.id)
+        try:
+            await self.engine.remove_container(sandbox.id)
+        finally:
+            self._removing.discard(sandbox.id)
         log.info("removed sandbox %s", sandbox.id[:12])
 
     def idle(self, busy: set[str]) -> list[Sandbox]:

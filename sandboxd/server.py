@@ -45,7 +45,7 @@ class Server:
         self.closing = False
         #: Checked on every request before routing; knows the ports once listening.
         self.origin_policy = OriginPolicy.from_config(hub.config, ())
-        self.api = rest.open_api(hub, lambda: self.closing)
+        self.api = rest.open_api(hub.ops, lambda: self.closing)
         #: Socket.IO clients (Engine.IO sessions outlive the HTTP requests that carry them).
         self.socketio = socketio.build(hub)
 

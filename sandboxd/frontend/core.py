@@ -203,7 +203,8 @@ class SessionCore(Following):
     async def on_configure(self, m: p.ConfigureSession) -> None:
         self.set_binary(m.binary_output)
         await self.reply("session-configured", {
-            "binaryOutput": m.binary_output, "user": self.principal.user, "roles": sorted(self.principal.roles)}, m.ref)
+            "binaryOutput": m.binary_output, "user": self.principal.user, "roles": sorted(self.principal.roles),
+            "sessionId": self.id}, m.ref)
 
 
 _HANDLERS: dict[type, Handler] = {

@@ -8,8 +8,9 @@ plugins whether this principal may do this action on it.
 from __future__ import annotations
 
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator
 
 from .. import files
 from ..errors import BadRequest, NotFound
@@ -129,6 +130,25 @@ class SandboxOperations(EngineOperations):
         content = await files.download(self.engine, sandbox, path, user=self.config.sandbox.user or None,
                                        max_bytes=self.config.limits.download_max_bytes)
         return sandbox, content
+
+    async def upload_stream(
+        self, principal: Principal, container_id: str, path: str, body: AsyncIterable[bytes], *,
+        size: int, mode: int = 0o644,
+    ) -> tuple[Sandbox, str]:
+        """Stream one file's bytes (``body``, exactly ``size`` of them) into the sandbox at
+        ``path``, as its user, all or nothing; returns it and the absolute path written."""
+        sandbox = await self.open_sandbox(principal, container_id, "upload")
+        written = await files.upload_stream(self.engine, sandbox, path, body, user=self.config.sandbox.user or None,
+                                            limits=self.config.limits, size=size, mode=mode)
+        return sandbox, written
+
+    @asynccontextmanager
+    async def open_download(self, principal: Principal, container_id: str, path: str) -> AsyncIterator[files.Download]:
+        """Start reading ``path`` in the sandbox as its user (see :func:`sandboxd.files.open_download`)."""
+        sandbox = await self.open_sandbox(principal, container_id, "download")
+        async with files.open_download(self.engine, sandbox, path, user=self.config.sandbox.user or None,
+                                       max_bytes=self.config.limits.transfer_max_bytes) as got:
+            yield got
 
     async def _upload(self, sandbox: Sandbox, spec: Any, workdir: str | None) -> list[str]:
         workdir = workdir or await files.workdir_of(self.engine, sandbox)

@@ -5,26 +5,26 @@ Modules, one purpose each: :mod:`.httpio` (one HTTP exchange: capped, timed bodi
 whole or streamed responses), :mod:`.router` (the routing table), :mod:`.app`
 (dispatch), :mod:`.errors` (the one error → HTTP status map), :mod:`.types` (every
 body as a msgspec type), :mod:`.openapi` (the document, derived from both), :mod:`.cors`,
-and the handlers by resource: :mod:`.containers`, ...
+and the handlers by resource: :mod:`.containers`, :mod:`.executions`, :mod:`.files`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import containers, openapi
+from . import containers, executions, files, openapi
 from .app import Call, RestAPI
 from .router import Route
 
 if TYPE_CHECKING:
-    from ..operations import Services
+    from ..operations import Operations
 
 PREFIX = "/api/"
 
 
 def routes() -> list[Route]:
     """Every endpoint, the OpenAPI document's included."""
-    table = [*containers.ROUTES]
+    table = [*containers.ROUTES, *executions.ROUTES, *files.ROUTES]
     document = openapi.build([*table, _openapi_route(None)])
     return [*table, _openapi_route(document)]
 
@@ -38,8 +38,8 @@ def _openapi_route(document: dict[str, Any] | None) -> Route:
                  responses={200: "application/json"}, public=True)
 
 
-def open_api(hub: Services, closing: Callable[[], bool]) -> RestAPI:
-    return RestAPI(hub, routes(), closing=closing)
+def open_api(ops: Operations, closing: Callable[[], bool]) -> RestAPI:
+    return RestAPI(ops, routes(), closing=closing)
 
 
 __all__ = ["PREFIX", "RestAPI", "open_api", "routes"]

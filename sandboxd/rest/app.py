@@ -25,7 +25,7 @@ from .router import Route, Router
 from .types import decode, encode
 
 if TYPE_CHECKING:
-    from ..operations import Services
+    from ..operations import Operations
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Reply:
 class Call:
     """One request, as a handler sees it."""
 
-    hub: Services
+    ops: Operations
     exchange: Exchange
     principal: Principal
     params: dict[str, str]
@@ -58,22 +58,22 @@ class Call:
 
     @property
     def config(self) -> Any:
-        return self.hub.config
+        return self.ops.config
 
 
 class RestAPI:
     """The REST front end: one instance per daemon."""
 
-    def __init__(self, hub: Services, routes: list[Route], *, closing: Any = lambda: False) -> None:
-        self.hub = hub
+    def __init__(self, ops: Operations, routes: list[Route], *, closing: Any = lambda: False) -> None:
+        self.ops = ops
         self.router = Router(routes)
-        self._origins = cors.policy(hub.config)
+        self._origins = cors.policy(ops.config)
         #: Callable telling whether the daemon is shutting down.
         self._closing = closing
 
     async def handle(self, stream: trio.abc.Stream, request: Request) -> None:
         """Answer one request on ``stream`` (the server closes it afterwards)."""
-        config = self.hub.config
+        config = self.ops.config
         exchange = Exchange(stream, request, body_timeout=config.api.body_timeout_seconds)
         headers = cors.headers_for(request, self._origins)
         try:
@@ -100,9 +100,9 @@ class RestAPI:
         if self._closing():
             raise Unavailable("the daemon is shutting down")
         principal = ANONYMOUS if route.public else await self._authenticate(request)
-        call = Call(self.hub, exchange, principal, params, headers=headers)
+        call = Call(self.ops, exchange, principal, params, headers=headers)
         if route.body is not None:
-            call.body = decode(await exchange.read_body(self.hub.config.server.max_message_bytes), route.body)
+            call.body = decode(await exchange.read_body(self.ops.config.server.max_message_bytes), route.body)
         result = await route.handler(call)
         if result is None:
             return  # streamed by the handler
@@ -112,7 +112,7 @@ class RestAPI:
         await exchange.respond(status, encode(result), [("Content-Type", JSON), *headers])
 
     async def _authenticate(self, request: Request) -> Principal:
-        plugins = self.hub.plugins
+        plugins = self.ops.plugins
         principal = await plugins.authenticate(request.for_plugins())
         if principal is None and plugins.auth_required:
             log.info("refused unauthenticated REST request for %s from %s", request.path, request.peer)

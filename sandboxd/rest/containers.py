@@ -15,22 +15,22 @@ def _container(description: dict, type_: type = t.Container) -> t.Container:
 
 async def create_container(call: Call) -> t.Container:
     request = t.to_message("create-container", call.body)
-    sandbox = await call.hub.ops.create_sandbox(call.principal, request.image, request=request)
+    sandbox = await call.ops.create_sandbox(call.principal, request.image, request=request)
     return _container(sandbox.describe())
 
 
 async def list_containers(call: Call) -> t.ContainerList:
-    return t.ContainerList([_container(s.describe()) for s in await call.hub.ops.list_sandboxes(call.principal)])
+    return t.ContainerList([_container(s.describe()) for s in await call.ops.list_sandboxes(call.principal)])
 
 
 async def get_container(call: Call) -> t.ContainerInfo:
-    d = await call.hub.ops.inspect_sandbox(call.principal, call.params["id"])
+    d = await call.ops.inspect_sandbox(call.principal, call.params["id"])
     return _container({**d.sandbox.describe(), "limits": d.sandbox.limits, "runningExecutions": d.running,
                        "idleSeconds": d.idle_seconds}, t.ContainerInfo)
 
 
 async def remove_container(call: Call) -> t.ContainerRemoved:
-    sandbox = await call.hub.ops.remove_sandbox(call.principal, call.params["id"])
+    sandbox = await call.ops.remove_sandbox(call.principal, call.params["id"])
     return t.ContainerRemoved(container_id=sandbox.id)
 
 

@@ -12,6 +12,7 @@ a subclass with no row of its own answers like its parent::
     MethodNotAllowed (BAD_REQUEST)   405
     LengthRequired (BAD_REQUEST)     411   a file upload without Content-Length
     SandboxStopped                   409   the sandbox is not running
+    Conflict (BAD_REQUEST)           409   the execution already finished, its stdin is closed
     BodyTooLarge (LIMIT_EXCEEDED)    413
     LimitExceeded                    429   a configured limit (concurrency, counts)
     QuotaExceeded                    507   the sandbox's disk is full
@@ -27,6 +28,7 @@ import msgspec
 from ..errors import (
     BadRequest,
     CommandRejected,
+    Conflict,
     DockerError,
     EngineUnavailable,
     Forbidden,
@@ -63,6 +65,7 @@ HTTP_STATUS: dict[type[SandboxdError], int] = {
     BodyTimeout: 408,
     MethodNotAllowed: 405,
     LengthRequired: 411,
+    Conflict: 409,
     BadRequest: 400,
     Unauthenticated: 401,
     Forbidden: 403,

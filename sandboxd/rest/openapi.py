@@ -35,7 +35,7 @@ def build(routes: list[Route]) -> dict[str, Any]:
         types.update(v for v in route.responses.values() if _is_struct(v))
     ordered = sorted(types, key=lambda t: t.__name__)
     refs, components = msgspec.json.schema_components(ordered, ref_template=_REF)
-    ref = dict(zip(ordered, refs))
+    ref = dict(zip(ordered, refs, strict=True))
     error = {"description": "An error; `error.code` is one of the stable codes.",
              "content": {"application/json": {"schema": ref[ErrorBody]}}}
 

@@ -4,7 +4,6 @@ table, CORS, capped and slow bodies."""
 from __future__ import annotations
 
 import pytest
-import trio
 
 from .conftest import FAST_IMAGE, Daemon
 from .http_client import HTTP
@@ -26,6 +25,7 @@ allowed_origins = ["{ALLOWED_ORIGIN}"]
 max_message_bytes = 65536
 [api]
 body_timeout_seconds = 2.0
+max_exec_output_bytes = 100000
 """)
     yield d
     d.cleanup()

@@ -24,6 +24,11 @@ def test_the_openapi_document_is_valid_openapi_3_1_and_lists_every_route():
     create = document["components"]["schemas"]["CreateContainerRequest"]
     assert create["additionalProperties"] is False
     assert {"image", "labels", "memoryBytes", "ttlSeconds"} <= set(create["properties"])
+    exec_body = document["components"]["schemas"]["ExecRequest"]
+    assert {"containerId", "image", "command", "stdin", "socketSessionId"} <= set(exec_body["properties"])
+    assert set(document["paths"]["/api/sandbox/exec"]["post"]["responses"]) == {"200", "202", "default"}
+    file_get = document["paths"]["/api/sandbox/containers/{id}/files/{path}"]["get"]
+    assert list(file_get["responses"]["200"]["content"]) == ["application/octet-stream"]
 
 
 def test_router_matches_paths_decodes_parameters_and_tells_405_from_404():
@@ -49,6 +54,7 @@ def test_router_matches_paths_decodes_parameters_and_tells_405_from_404():
     (errors.CommandRejected("no"), 403),
     (errors.NotFound("x"), 404),
     (errors.SandboxStopped("x"), 409),
+    (errors.Conflict("x"), 409),
     (BodyTooLarge("x"), 413),
     (errors.LimitExceeded("x"), 429),
     (errors.QuotaExceeded("x"), 507),
