@@ -75,7 +75,8 @@ def test_every_error_class_has_a_status_of_its_own():
     for klass in errors._all_subclasses(errors.SandboxdError):
         if klass.__module__ != "sandboxd.errors":
             continue
-        assert any(k in HTTP_STATUS for k in klass.__mro__ if k is not errors.SandboxdError), klass
+        assert any(k in HTTP_STATUS for k in klass.__mro__ if k is not errors.SandboxdError), (
+            f"{klass.__name__}: give it an HTTP status in sandboxd/rest/errors.py HTTP_STATUS")
     assert status_of(errors.SandboxdError("x")) == 500
 
 
