@@ -15,6 +15,7 @@ from .conftest import FAST_IMAGE
 from .helpers import follow
 from .http_client import HTTP, body_of
 from .test_rest import TOKENS, new_sandbox, rest_daemon  # noqa: F401 (the fixture)
+from .test_socketio import node
 
 
 @pytest.fixture
@@ -85,6 +86,13 @@ async def test_exec_realtime_streams_to_a_native_session_and_to_joined_sessions(
                                                    "socketSessionId": await session_id(starter)})
         assert r.status == 202
         assert bytes((await follow(starter, r.json()["executionId"])).stdout) == b"again\n"
+
+
+@pytest.mark.parametrize("transports", [["websocket"], ["polling"]])
+def test_exec_realtime_streams_to_a_socket_io_socket(rest_daemon, transports):  # noqa: F811
+    """The seed's second client, verbatim: fetch(".../exec/realtime", {socketSessionId: socket.id})
+    with the real npm socket.io-client; stdout and stderr apart, whole, with the exit code."""
+    node("rest-realtime", rest_daemon, token=TOKENS["alice"], transports=transports)
 
 
 async def test_exec_realtime_needs_a_session_of_ones_own(rest_daemon, alice, bob):  # noqa: F811

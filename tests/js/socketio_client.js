@@ -157,6 +157,43 @@ const scenarios = {
     });
   },
 
+  // The second design's REST half, verbatim: POST /api/sandbox/exec/realtime with
+  // socketSessionId: socket.id; the output streams to that socket (and only once, though
+  // it also joined the sandbox). args.token: sent as a bearer token to REST and Socket.IO.
+  async "rest-realtime"() {
+    const auth = args.token ? { token: args.token } : undefined;
+    const headers = { "Content-Type": "application/json" };
+    if (args.token) headers.Authorization = `Bearer ${args.token}`;
+    const base = URL;
+    const created = await fetch(base + "/api/sandbox/containers", { method: "POST", headers, body: "{}" });
+    assert.equal(created.status, 201);
+    const { containerId } = await created.json();
+    const socket = io(URL, { path: "/sandbox/ws", transports: args.transports || ["websocket", "polling"], auth });
+    const finished = collector(socket, { output: "execution-output", complete: "execution-complete" });
+    socket.emit("join-container", containerId);
+    await until(socket, "container-joined");
+    const command = ["/bin/sh", "-c", "echo out; head -c 70000 /dev/zero | tr '\\0' x >&2; exit 5"];
+    const r = await fetch(base + "/api/sandbox/exec/realtime", {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ containerId, command, socketSessionId: socket.id }),
+    });
+    assert.equal(r.status, 202);
+    const { executionId } = await r.json();
+    const got = await finished(executionId);
+    assert.equal(got.stdout.toString(), "out\n");
+    assert.equal(got.stderr.toString(), "x".repeat(70000));
+    assert.deepEqual([got.complete.status, got.complete.exitCode], ["failed", 5]);
+    assert.match(got.complete.timestamp, ISO);
+    for (const e of got.events) assert.match(e.timestamp, ISO);
+    const other = await fetch(base + "/api/sandbox/exec/realtime", { method: "POST", headers,
+      body: JSON.stringify({ containerId, command: ["true"], socketSessionId: "not-a-socket" }) });
+    assert.equal(other.status, 404);
+    assert.equal((await other.json()).error.code, "NOT_FOUND");
+    socket.disconnect();
+    assert.equal((await fetch(`${base}/api/sandbox/containers/${containerId}`, { method: "DELETE", headers })).status, 200);
+  },
+
   // Acks, stdin (text and binary attachments), kill, errors, binary output.
   async interactive() {
     await withSandbox(async (containerId) => {
