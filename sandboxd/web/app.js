@@ -282,7 +282,7 @@ $("sign-in-form").onsubmit = (e) => {
   e.preventDefault();
   token = $("token").value.trim();
   sessionStorage.setItem("sandboxd-token", token);
-  app.conn.drop();
+  app.conn.reconnectNow();
 };
 const commands = app.tabs.find((t) => t.kind === "commands");
 const history_ = { lines: [], at: 0 };

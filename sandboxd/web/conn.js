@@ -41,7 +41,7 @@ class Connection {
       for (const { reject } of this.pending.values()) reject(Object.assign(new Error("connection lost"), { code: "OFFLINE" }));
       this.pending.clear();
       this.h.onClose(wasOpen || this.everConnected);
-      setTimeout(() => this.connect(), this.backoff);
+      this.timer = setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 5000);
     };
   }
@@ -65,6 +65,14 @@ class Connection {
 
   /** Close the socket as a network failure would (it reconnects by itself). */
   drop() { if (this.ws) this.ws.close(); }
+
+  /** Connect again now (a new token): not after the backoff a refused page has built up. */
+  reconnectNow() {
+    this.backoff = 250;
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) return this.ws.close();
+    clearTimeout(this.timer);
+    this.connect();
+  }
 }
 
 /** A binary output frame: kind, stream, seq (u64 BE), id length, id, bytes. */
