@@ -12,6 +12,7 @@ bash scripts/build-images.sh
 
 need=""
 command -v npm >/dev/null 2>&1 || need="$need npm"
+command -v openssl >/dev/null 2>&1 || need="$need openssl"  # the TLS engine test makes certificates
 [ -x /usr/bin/chromium ] || need="$need chromium"
 if [ -n "$need" ]; then
   export DEBIAN_FRONTEND=noninteractive

@@ -140,6 +140,10 @@ class DockerEngine:
                 max_pool_size=self.config.max_concurrent_calls + 2,
             )
             client = await trio.to_thread.run_sync(make)
+            if tls is not None:
+                # requests would otherwise verify against $REQUESTS_CA_BUNDLE instead of the
+                # engine's CA (psf/requests#3829); an engine is never reached through a proxy.
+                client.trust_env = False
             if version is None:
                 # Negotiate the newest API both sides speak; fall back to the minimum we
                 # need if the engine is down now (it may come up later).

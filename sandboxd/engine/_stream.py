@@ -130,7 +130,12 @@ async def open_exec_stream(
         yield exec_stream
     finally:
         with trio.CancelScope(shield=True):
-            await stream.aclose()
+            if isinstance(stream, trio.SSLStream):
+                # No TLS goodbye: after stdin's half-close none can be sent, and the exec
+                # is over either way.
+                await trio.aclose_forcefully(stream)
+            else:
+                await stream.aclose()
 
 
 async def _read_head(stream: trio.abc.Stream) -> tuple[bytes, bytes]:

@@ -26,7 +26,7 @@ from sandboxd.engine import LABEL_ENGINE, LABEL_INSTANCE
 from sandboxd.errors import SandboxdError
 
 from .conftest import FAST_IMAGE, Daemon
-from .helpers import Seen, run
+from .helpers import Seen, follow, run
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINES = {f"e{k}": f"unix:///run/sandboxd-engines/{k}/docker.sock" for k in (1, 2, 3)}
@@ -257,3 +257,39 @@ def test_engines_and_images_commands(pool_daemon):
     images = pool_daemon.cli("images", env=env, timeout=60)
     assert images.returncode == 0 and f"{FAST_IMAGE}:latest".encode() in images.stdout
     assert b"e1,e2,e3" in images.stdout
+
+
+async def test_an_engine_over_tcp_with_tls_runs_commands_with_stdin(tmp_path):
+    """``dockerd --tlsverify``: the daemon presents its client certificate and checks the
+    engine's; stdin, its end (stdin-close) and the exit code cross the TLS connection."""
+    done = subprocess.run(["bash", str(ROOT / "scripts/start-engines.sh"), "tls"], capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    files = Path("/run/sandboxd-engines/tls")
+    d = Daemon(tmp_path, f"""
+[[engines]]
+name = "tls"
+host = "tcp://127.0.0.1:23760"
+tls_ca = "{files / 'ca.pem'}"
+tls_cert = "{files / 'cert.pem'}"
+tls_key = "{files / 'key.pem'}"
+""")
+    try:
+        async with open_client(d.url) as c:
+            cid = (await c.call("create-container", {"image": FAST_IMAGE}))["containerId"]
+            assert (await c.call("list-engines", {}))["engines"][0]["state"] == "up"
+            accepted = await c.call("execute-command", {"containerId": cid, "command": ["sh", "-c", "wc -c; exit 3"],
+                                                        "stdin": True})
+            await c.send("stdin-data", {"executionId": accepted["executionId"], "data": "x" * 100000})
+            await c.send("stdin-close", {"executionId": accepted["executionId"]})
+            seen = await follow(c, accepted["executionId"], timeout=60)
+        assert seen.complete["exitCode"] == 3 and bytes(seen.stdout).strip() == b"100000", "".join(d.log[-30:])
+    finally:
+        d.stop()
+        tls = docker.DockerClient(base_url="tcp://127.0.0.1:23760", timeout=30, tls=docker.tls.TLSConfig(
+            client_cert=(str(files / "cert.pem"), str(files / "key.pem")), ca_cert=str(files / "ca.pem"), verify=True),
+            version="1.41")
+        tls.api.trust_env = False  # verify against our CA, not $REQUESTS_CA_BUNDLE
+        for c in tls.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={d.instance}"}):
+            c.remove(force=True)
+        tls.close()
