@@ -154,10 +154,10 @@ class AsyncSandbox:
     async def create(cls, image: str | None = None, *, url: str | None = None, token: str | None = None,
                      client: AsyncClient | None = None, labels: Mapping[str, str] | None = None,
                      memory_bytes: int | None = None, cpus: float | None = None, pids_limit: int | None = None,
-                     ttl_seconds: float | None = None) -> AsyncSandbox:
+                     ttl_seconds: float | None = None, placement: Mapping[str, Any] | None = None) -> AsyncSandbox:
         return await _on(client, url, token, lambda c: c.create_sandbox(
             image, labels=labels, memory_bytes=memory_bytes, cpus=cpus, pids_limit=pids_limit,
-            ttl_seconds=ttl_seconds))
+            ttl_seconds=ttl_seconds, placement=placement))
 
     @classmethod
     async def connect(cls, sandbox_id: str, *, url: str | None = None, token: str | None = None,

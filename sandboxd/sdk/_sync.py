@@ -53,10 +53,14 @@ class Client:
 
     def create_sandbox(self, image: str | None = None, *, labels: Mapping[str, str] | None = None,
                        memory_bytes: int | None = None, cpus: float | None = None, pids_limit: int | None = None,
-                       ttl_seconds: float | None = None) -> Sandbox:
-        """Create a sandbox (default image: the daemon's ``sandbox.default_image``)."""
+                       ttl_seconds: float | None = None, placement: Mapping[str, Any] | None = None) -> Sandbox:
+        """Create a sandbox (default image: the daemon's ``sandbox.default_image``).
+
+        ``placement``: ``{"engine": NAME}`` and/or ``{"labels": {...}}`` when the daemon
+        drives several engines.
+        """
         reply = self._call("create-container", create_request(image, labels, memory_bytes, cpus, pids_limit,
-                                                                ttl_seconds))
+                                                                ttl_seconds, placement))
         return Sandbox(self, reply["containerId"], reply.get("image", image or ""), owns=True)
 
     def sandbox(self, sandbox_id: str) -> Sandbox:
@@ -71,6 +75,14 @@ class Client:
     def remove_sandbox(self, sandbox_id: str) -> str:
         """Remove a sandbox (running commands in it are stopped); return its full id."""
         return (self._call("remove-container", {"containerId": sandbox_id}))["containerId"]
+
+    def engines(self) -> list[dict[str, Any]]:
+        """The daemon's engines: name, url, state ("up"/"down"), sandboxes, running executions."""
+        return list(self._call("list-engines", {})["engines"])
+
+    def images(self) -> list[dict[str, Any]]:
+        """Images and the engines that have them: ``[{"image", "engines": [...]}]``."""
+        return list(self._call("list-images", {})["images"])
 
     def executions(self, sandbox_id: str | None = None) -> list[ExecutionInfo]:
         """Execution records, newest first (at most 200), of one sandbox or all visible ones."""
@@ -160,11 +172,11 @@ class Sandbox:
     def create(cls, image: str | None = None, *, url: str | None = None, token: str | None = None,
                client: Client | None = None, labels: Mapping[str, str] | None = None,
                memory_bytes: int | None = None, cpus: float | None = None, pids_limit: int | None = None,
-               ttl_seconds: float | None = None) -> Sandbox:
+               ttl_seconds: float | None = None, placement: Mapping[str, Any] | None = None) -> Sandbox:
         """Create a sandbox, on ``client`` or on a new connection to ``url``."""
         return _on(client, url, token, lambda c: c.create_sandbox(
             image, labels=labels, memory_bytes=memory_bytes, cpus=cpus, pids_limit=pids_limit,
-            ttl_seconds=ttl_seconds))
+            ttl_seconds=ttl_seconds, placement=placement))
 
     @classmethod
     def connect(cls, sandbox_id: str, *, url: str | None = None, token: str | None = None,
