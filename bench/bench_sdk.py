@@ -6,7 +6,9 @@ each flavour (sync, asyncio, trio) beside the raw Engine API and ``sandboxd exec
   docker-py; ``sandboxd exec --follow`` is a whole CLI process (interpreter start included);
 - throughput: ``cat`` of a file of random bytes (default 256 MiB) through ``run`` with
   ``capture=False`` and an ``on_output`` callback that hashes every chunk, against the
-  Engine API's hijacked exec stream read directly, as a ratio (bytes are checked equal).
+  Engine API's hijacked exec stream read directly, as a ratio (bytes are checked equal);
+- the raw protocol client (``sandboxd/client.py``, binary frames) runs the same, so the
+  SDK's own cost shows apart from the daemon's.
 
 Usage: .venv/bin/python bench/bench_sdk.py [--mib 256] [--runs 30] [--cli-runs 5] [--url ws://...]
 Without --url it starts its own daemon on 127.0.0.1 (port 0). Needs scripts/setup.sh.
@@ -31,8 +33,9 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_exec import direct, pct, start_daemon  # noqa: E402
+from bench_exec import direct, pct, start_daemon, via_daemon  # noqa: E402
 
+from sandboxd.client import open_client  # noqa: E402
 from sandboxd.sdk import AsyncClient, Client  # noqa: E402
 
 
@@ -79,6 +82,20 @@ async def measure_async(url: str, cid: str, runs: int, cmd: list[str]) -> tuple[
         return lat, (n[0], time.perf_counter() - start, cpu() - c0, h.hexdigest())
 
 
+async def measure_raw_protocol(url: str, cid: str, runs: int, cmd: list[str]) -> tuple[list[float], tuple[int, float, float, str]]:
+    """The same through the raw protocol client (sandboxd/client.py, binary output frames)."""
+    async with open_client(url) as client:
+        await client.use_binary_output()
+        lat = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            await client.run(["echo", "hi"], container_id=cid)
+            lat.append((time.perf_counter() - start) * 1000)
+        c0 = cpu()
+        n, t, h = await via_daemon(client, cid, cmd)
+        return lat, (n, t, cpu() - c0, h)
+
+
 def raw_latency(api: docker.APIClient, cid: str, runs: int) -> list[float]:
     lat = []
     for _ in range(runs):
@@ -112,7 +129,7 @@ def main(args: argparse.Namespace) -> None:
             assert sbx.run(["sh", "-c", f"head -c {size} /dev/urandom > /tmp/random"], timeout=600).ok
             cmd = ["cat", "/tmp/random"]
             print(f"sandboxd SDK bench: echo hi x {args.runs}, {args.mib} MiB stream, load {os.getloadavg()[0]:.1f}")
-            c0, start = cpu(), time.perf_counter()
+            c0 = cpu()
             n, t, h = trio.run(direct, api, sbx.id, cmd)
             raw = (n, t, cpu() - c0, h)
             rows: list[tuple[str, list[float], tuple[int, float, float, str] | None]] = []
@@ -120,6 +137,7 @@ def main(args: argparse.Namespace) -> None:
                 ("SDK sync", lambda: measure_sync(url, sbx.id, args.runs, cmd)),
                 ("SDK asyncio", lambda: asyncio.run(measure_async(url, sbx.id, args.runs, cmd))),
                 ("SDK trio", lambda: trio.run(measure_async, url, sbx.id, args.runs, cmd)),
+                ("raw protocol client", lambda: trio.run(measure_raw_protocol, url, sbx.id, args.runs, cmd)),
             ]
             for name, fn in flavours:
                 lat, thr = fn()

@@ -18,9 +18,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
-    "Client": "_sync", "Sandbox": "_sync", "Execution": "_sync", "Files": "_sync",
-    "AsyncClient": "_async", "AsyncSandbox": "_async", "AsyncExecution": "_async", "AsyncFiles": "_async",
-    "ExecutionResult": "_types", "ExecutionInfo": "_types", "OutputChunk": "_types", "SandboxInfo": "_types",
+    "Client": "_sync", "Sandbox": "_sync", "Execution": "_sync", "Files": "_files",
+    "AsyncClient": "_async", "AsyncSandbox": "_async", "AsyncExecution": "_async", "AsyncFiles": "_files",
+    "ExecutionResult": "_types", "ExecutionInfo": "_types", "FileInfo": "_types", "OutputChunk": "_types", "SandboxInfo": "_types",
     "DaemonUnavailable": "_errors", "AuthenticationFailed": "_errors",
 }
 __all__ = sorted(_WHERE)
@@ -28,16 +28,17 @@ __all__ = sorted(_WHERE)
 if TYPE_CHECKING:
     from ._async import AsyncClient as AsyncClient
     from ._async import AsyncExecution as AsyncExecution
-    from ._async import AsyncFiles as AsyncFiles
     from ._async import AsyncSandbox as AsyncSandbox
     from ._errors import AuthenticationFailed as AuthenticationFailed
     from ._errors import DaemonUnavailable as DaemonUnavailable
+    from ._files import AsyncFiles as AsyncFiles
+    from ._files import Files as Files
     from ._sync import Client as Client
     from ._sync import Execution as Execution
-    from ._sync import Files as Files
     from ._sync import Sandbox as Sandbox
     from ._types import ExecutionInfo as ExecutionInfo
     from ._types import ExecutionResult as ExecutionResult
+    from ._types import FileInfo as FileInfo
     from ._types import OutputChunk as OutputChunk
     from ._types import SandboxInfo as SandboxInfo
 

@@ -24,7 +24,8 @@ from ._common import (
     stdin_payload,
 )
 from ._env import default_token
-from ._types import ExecutionInfo, ExecutionResult, FileContent, OutputChunk, SandboxInfo, file_entry
+from ._files import AsyncFiles
+from ._types import ExecutionInfo, ExecutionResult, FileContent, OutputChunk, SandboxInfo
 
 
 class AsyncClient:
@@ -267,25 +268,3 @@ class AsyncExecution(HandleBase):
     async def _control(self, event: str, data: dict[str, Any]) -> None:
         self._queue_control(event, data)
         await self.client._conn.flush()
-
-
-class AsyncFiles:
-    """A sandbox's files; see :class:`sandboxd.sdk.Files`."""
-
-    def __init__(self, sandbox: AsyncSandbox) -> None:
-        self._sbx = sandbox
-
-    async def write(self, path: str, data: FileContent, *, mode: int | str | None = None) -> str:
-        """Write ``data`` (text as UTF-8, or bytes) to ``path``; return the path as written."""
-        reply = await self._sbx.client._call("upload-files", {"containerId": self._sbx.id,
-                                                              "files": {path: file_entry(data, mode)}})
-        return reply["paths"][0]
-
-    async def read(self, path: str) -> bytes:
-        import base64
-
-        reply = await self._sbx.client._call("download-file", {"containerId": self._sbx.id, "path": path})
-        return base64.b64decode(reply["content"])
-
-    async def read_text(self, path: str, encoding: str = "utf-8") -> str:
-        return (await self.read(path)).decode(encoding)

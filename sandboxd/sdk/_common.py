@@ -7,8 +7,9 @@ import time
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import SandboxdError
-from ._core import ClientCore, ExecState
+from ._core import ClientCore
 from ._errors import DaemonUnavailable
+from ._state import ExecState
 from ._types import ExecutionResult, FileContent, OutputChunk, files_spec
 
 #: Seconds without a frame from the daemon after which a request is preceded by a ping,

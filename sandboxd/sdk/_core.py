@@ -31,6 +31,7 @@ import msgspec
 from ..errors import SandboxdError
 from ..protocol import decode_binary_output
 from ._errors import DaemonUnavailable
+from ._state import Call, ExecState
 from ._types import OutputChunk
 from ._wire import Endpoint, Wire
 
@@ -45,67 +46,6 @@ STREAMS = ("stdout", "stderr")
 #: A fire-and-forget frame (stdin, resize) carries ``x:<executionId>`` as its ref, so an
 #: ``error`` it causes can be pinned on its execution.
 _FF_PREFIX = "x:"
-
-
-class Call:
-    """One request waiting for its reply."""
-
-    __slots__ = ("ref", "event", "frame", "idempotent", "done", "reply", "error", "on_reply", "sent")
-
-    def __init__(self, ref: str, event: str, frame: str, idempotent: bool,
-                 on_reply: Callable[[dict[str, Any]], None] | None) -> None:
-        self.ref = ref
-        self.event = event
-        self.frame = frame
-        self.idempotent = idempotent
-        self.on_reply = on_reply
-        self.done = False
-        self.sent = False
-        self.reply: dict[str, Any] | None = None
-        self.error: SandboxdError | None = None
-
-    def result(self) -> dict[str, Any]:
-        if self.error is not None:
-            raise self.error
-        assert self.reply is not None
-        return self.reply
-
-
-class ExecState:
-    """What the client knows about one execution it follows."""
-
-    def __init__(self, execution_id: str, container_id: str, *, live: bool, stdin: bool = False) -> None:
-        self.id = execution_id
-        self.container_id = container_id
-        #: Bytes of each stream received in order so far (the resume point).
-        self.offsets = {"stdout": 0, "stderr": 0}
-        self.queue: deque[OutputChunk] = deque()
-        self.queued = 0
-        self.complete: dict[str, Any] | None = None
-        #: Fatal: the execution cannot be followed (attach refused, daemon unreachable).
-        self.error: SandboxdError | None = None
-        #: Refused stdin/resize frame (no reply on success): raised at the next such call.
-        self.control_error: SandboxdError | None = None
-        self.warnings: list[dict[str, Any]] = []
-        #: This connection's session started it: the daemon may still push its live feed.
-        self.live = live
-        self.stdin_open = stdin
-        #: An ``attach-execution`` not answered yet: completions before it are stale.
-        self.attach: Call | None = None
-        self.lagging = False
-        self.reattaches = 0
-        #: False: replay what was written so far, then stop (``execution-detached``).
-        self.follow = True
-        self.attached_status: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        """Nothing more will come: ended and every queued chunk taken, or failed."""
-        return self.error is not None or (self.complete is not None and not self.queue)
-
-    @property
-    def has_news(self) -> bool:
-        return bool(self.queue) or self.complete is not None or self.error is not None
 
 
 class ClientCore:
@@ -125,6 +65,8 @@ class ClientCore:
         self._backlog: deque[str] = deque()
         self._joined: set[str] = set()
         self.executions: dict[str, ExecState] = {}
+        #: Errors that refused an ``upload-chunk``, by upload id.
+        self.transfer_errors: dict[str, SandboxdError] = {}
         #: Times the connection was (re)established; 0 before the first.
         self.connections = 0
 
@@ -229,8 +171,15 @@ class ClientCore:
         self._backlog.append(frame)
         return call
 
+    def stream_call(self, event: str, data: dict[str, Any], end: frozenset[str]) -> Call:
+        """Queue a request answered by a series of events, the last one named in ``end``."""
+        call = self.call(event, data, idempotent=False)
+        call.stream, call.stream_end = deque(), end
+        return call
+
     def send(self, event: str, data: dict[str, Any], *, execution_id: str | None = None) -> None:
-        """Queue a frame that has no reply; an error it causes is pinned on ``execution_id``."""
+        """Queue a frame that has no reply; an error it causes is pinned on ``execution_id``
+        (an execution's, or an upload's: see :attr:`transfer_errors`)."""
         ref = _FF_PREFIX + execution_id if execution_id else None
         self._backlog.append(self._frame(event, {**data, "ref": ref} if ref else data))
 
@@ -319,8 +268,15 @@ class ClientCore:
             return
         ref = data.get("ref")
         if ref is not None:
-            call = self._calls.pop(str(ref), None) if isinstance(ref, (str, int)) else None
+            call = self._calls.get(str(ref)) if isinstance(ref, (str, int)) else None
+            if call is not None and call.stream is not None and event != "error":
+                call.stream.append((event, data))  # one of several replies (a download)
+                if event in call.stream_end:
+                    del self._calls[call.ref]
+                    call.done = True
+                return
             if call is not None:
+                del self._calls[call.ref]
                 if event == "error":
                     self._fail(call, SandboxdError.from_code(data.get("code", "INTERNAL"), data.get("message", "")))
                     if call.event == "attach-execution":
@@ -331,9 +287,12 @@ class ClientCore:
                         call.on_reply(data)
                 return
             if event == "error" and isinstance(ref, str) and ref.startswith(_FF_PREFIX):
+                error = SandboxdError.from_code(data.get("code", "INTERNAL"), data.get("message", ""))
                 st = self.executions.get(ref[len(_FF_PREFIX):])
                 if st is not None:
-                    st.control_error = SandboxdError.from_code(data.get("code", "INTERNAL"), data.get("message", ""))
+                    st.control_error = error
+                elif len(self.transfer_errors) < 64:  # an upload-chunk's: the uploader collects it
+                    self.transfer_errors[ref[len(_FF_PREFIX):]] = error
                 return
         if event in OUTPUT_EVENTS:
             raw = data.get("data", "")

@@ -20,8 +20,9 @@ from ._common import (
     stdin_payload,
 )
 from ._env import default_token
+from ._files import Files
 from ._sync_io import SyncConnection
-from ._types import ExecutionInfo, ExecutionResult, FileContent, OutputChunk, SandboxInfo, file_entry
+from ._types import ExecutionInfo, ExecutionResult, FileContent, OutputChunk, SandboxInfo
 
 
 class Client:
@@ -310,26 +311,3 @@ class Execution(HandleBase):
     def _control(self, event: str, data: dict[str, Any]) -> None:
         self._queue_control(event, data)
         self.client._conn.flush()
-
-
-class Files:
-    """A sandbox's files, relative to its working directory (or absolute inside it)."""
-
-    def __init__(self, sandbox: Sandbox) -> None:
-        self._sbx = sandbox
-
-    def write(self, path: str, data: FileContent, *, mode: int | str | None = None) -> str:
-        """Write ``data`` (text as UTF-8, or bytes) to ``path``; return the path as written."""
-        reply = self._sbx.client._call("upload-files", {"containerId": self._sbx.id,
-                                                        "files": {path: file_entry(data, mode)}})
-        return reply["paths"][0]
-
-    def read(self, path: str) -> bytes:
-        """The exact bytes of the file at ``path``."""
-        import base64
-
-        reply = self._sbx.client._call("download-file", {"containerId": self._sbx.id, "path": path})
-        return base64.b64decode(reply["content"])
-
-    def read_text(self, path: str, encoding: str = "utf-8") -> str:
-        return self.read(path).decode(encoding)

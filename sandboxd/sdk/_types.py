@@ -134,6 +134,24 @@ class ExecutionInfo:
         )
 
 
+@dataclass(frozen=True)
+class FileInfo:
+    """What :meth:`Files.download` fetched."""
+
+    path: str
+    #: ``"file"``, or ``"directory"`` (the bytes were a tar of it).
+    kind: str
+    size: int | None = None
+    mode: int | None = None
+    #: Modification time, seconds since the epoch.
+    mtime: float | None = None
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> FileInfo:
+        return cls(path=d.get("path", ""), kind=d.get("kind", "file"), size=d.get("size"), mode=d.get("mode"),
+                   mtime=d.get("mtime"))
+
+
 def file_entry(content: FileContent, mode: int | str | None = None) -> dict[str, Any]:
     """One ``files`` entry of ``upload-files``/``execute-command``, always as base64."""
     raw = content.encode("utf-8") if isinstance(content, str) else bytes(content)

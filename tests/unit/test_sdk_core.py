@@ -174,3 +174,63 @@ def test_the_sdk_is_exported_from_sandboxd_on_first_use():
     from sandboxd.sdk import AsyncSandbox, Sandbox
 
     assert sandboxd.Sandbox is Sandbox and sandboxd.AsyncSandbox is AsyncSandbox
+
+
+def drive(plan, daemon: FakeDaemon, answer) -> object:
+    """Run a transfer plan against the fake daemon; ``answer(message)`` replies to each frame."""
+    seen = 0
+    try:
+        step = next(plan)
+        while True:
+            daemon.pump()
+            for message in daemon.received[seen:]:
+                answer(message)
+            seen = len(daemon.received)
+            assert step is None or step(), "the plan waits for something the daemon did not send"
+            step = plan.send(None)
+    except StopIteration as done:
+        return done.value
+
+
+def test_a_download_is_written_to_the_sink_chunk_by_chunk():
+    import base64
+    import io
+
+    from sandboxd.sdk._files import download_plan
+
+    core = ClientCore("ws://127.0.0.1:1/sandbox/ws")
+    d = FakeDaemon(core)
+    sink = io.BytesIO()
+
+    def answer(m):
+        if m["event"] == "download-start":
+            ref = m["data"]["ref"]
+            d.send("download-started", downloadId="d1", path="/w/f", kind="file", size=6, mode=420, mtime=1, ref=ref)
+            for offset, part in ((0, b"abc"), (3, b"\x00\xff\n")):
+                d.send("download-chunk", downloadId="d1", offset=offset, data=base64.b64encode(part).decode(), ref=ref)
+            d.send("download-end", downloadId="d1", size=6, ref=ref)
+
+    info = drive(download_plan(core, "c" * 64, "f", sink), d, answer)
+    assert sink.getvalue() == b"abc\x00\xff\n" and (info.kind, info.size, info.mode) == ("file", 6, 420)
+
+
+def test_a_refused_upload_chunk_is_raised_with_its_own_error():
+    import io
+
+    from sandboxd.errors import LimitExceeded
+    from sandboxd.sdk._files import upload_plan
+
+    core = ClientCore("ws://127.0.0.1:1/sandbox/ws")
+    d = FakeDaemon(core)
+
+    def answer(m):
+        if m["event"] == "upload-start":
+            d.send("upload-ready", uploadId="u1", containerId="c" * 64, ref=m["data"]["ref"])
+        elif m["event"] == "upload-chunk":
+            d.send("error", code="LIMIT_EXCEEDED", message="too big", ref=m["data"]["ref"])
+        elif m["event"] == "upload-end":
+            d.send("error", code="NOT_FOUND", message="no such upload", ref=m["data"]["ref"])
+
+    with pytest.raises(LimitExceeded, match="too big"):
+        drive(upload_plan(core, "c" * 64, "f", io.BytesIO(b"x" * 3_000_000), size=3_000_000), d, answer)
+    assert [m["event"] for m in d.received].count("upload-chunk") == 1  # it stopped at the refusal
