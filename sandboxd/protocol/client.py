@@ -1,9 +1,4 @@
-"""The wire protocol, I/O-free: parse what clients send, encode what we send back.
-
-Every frame is a WebSocket text message holding one JSON object,
-``{"event": NAME, "data": ...}``. The event names are the seed design's, kept as our
-compatibility contract; ``docs/protocol.md`` is the reference for every event, field
-and error code, and ``tests/unit/test_protocol.py`` pins it.
+"""Client messages: each event a client may send, as a frozen type, and its parser.
 
 :func:`parse_client_message` raises :class:`~sandboxd.errors.BadRequest` (or
 :class:`~sandboxd.errors.UnknownEvent`) with a message naming the field at fault; the
@@ -14,30 +9,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
-import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Union
 
 import msgspec
 
-from .errors import BadRequest, UnknownEvent
-from .placement import parse_placement
-from .plugin_types import Placement
+from ..errors import BadRequest, UnknownEvent
+from ..placement import parse_placement
+from ..plugin_types import Placement
+from ._fields import Fields, Ref, no_nul, valid_id
 
-# msgspec's JSON codec is ~10x faster than the standard library's on large strings, and
-# encoding output frames is the daemon's hottest path (see bench/).
-_encoder = msgspec.json.Encoder()
 _decode = msgspec.json.decode
 
-#: Server event names a session that started with ``join-session`` sees instead.
-ALIASES = {
-    "container-joined": "session-joined",
-    "execution-output": "exec-output",
-    "execution-complete": "exec-finished",
-}
-
-#: Signals ``kill`` accepts (names without the SIG prefix).
 SIGNALS = {
     "HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "USR1": 10, "USR2": 12,
     "TERM": 15, "CONT": 18, "STOP": 19, "WINCH": 28,
@@ -46,7 +29,6 @@ SIGNALS = {
 _MAX_ARGS = 4096
 _MAX_ENV = 1024
 
-Ref = Union[str, int, None]
 
 
 # --- client messages -----------------------------------------------------------
@@ -244,92 +226,30 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     data = frame.get("data", {})
     if data is None:
         data = {}
-    return parser(_Fields(event, data))
+    return parser(Fields(event, data))
 
 
-class _Fields:
-    """Typed access to an event's ``data`` object; every failure names the field."""
-
-    def __init__(self, event: str, data: Any) -> None:
-        self.event = event
-        self.data = data
-
-    def obj(self) -> dict[str, Any]:
-        if not isinstance(self.data, dict):
-            raise BadRequest(f"{self.event}: data must be an object")
-        return self.data
-
-    @property
-    def ref(self) -> Ref:
-        ref = self.data.get("ref") if isinstance(self.data, dict) else None
-        if ref is not None and (not isinstance(ref, (str, int)) or isinstance(ref, bool)):
-            raise BadRequest(f"{self.event}: ref must be a string or an integer")
-        return ref
-
-    def _get(self, key: str, types: type | tuple[type, ...], what: str, required: bool) -> Any:
-        value = self.obj().get(key)
-        if value is None:
-            if required:
-                raise BadRequest(f"{self.event}: missing field {key!r}")
-            return None
-        if not isinstance(value, types) or isinstance(value, bool) and bool not in _tuple(types):
-            raise BadRequest(f"{self.event}: field {key!r} must be {what}")
-        return value
-
-    def id(self, key: str, required: bool = True) -> str | None:
-        value = self._get(key, str, "a string", required)
-        if value is not None and not _valid_id(value):
-            raise BadRequest(f"{self.event}: field {key!r} is not a valid id")
-        return value
-
-    def str(self, key: str, required: bool = False) -> str | None:
-        return self._get(key, str, "a string", required)
-
-    def bool(self, key: str) -> bool:
-        return bool(self._get(key, bool, "true or false", False))
-
-    def number(self, key: str) -> float | None:
-        value = self._get(key, (int, float), "a number", False)
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise BadRequest(f"{self.event}: field {key!r} must be a positive number")
-        return None if value is None else float(value)
-
-
-def _tuple(t: type | tuple[type, ...]) -> tuple[type, ...]:
-    return t if isinstance(t, tuple) else (t,)
-
-
-def _valid_id(value: str) -> bool:
-    return 0 < len(value) <= 128 and all(c.isascii() and (c.isalnum() or c in "_.-") for c in value)
-
-
-def _no_nul(value: str, what: str, event: str) -> str:
-    if "\x00" in value:
-        raise BadRequest(f"{event}: {what} must not contain NUL characters")
-    return value
-
-
-def _container_id(f: _Fields) -> str:
+def _container_id(f: Fields) -> str:
     # The seed sent the bare id string as data; accept it.
     if isinstance(f.data, str):
-        if not _valid_id(f.data):
+        if not valid_id(f.data):
             raise BadRequest(f"{f.event}: not a valid container id")
         return f.data
     return f.id("containerId")  # type: ignore[return-value]
 
 
-def _parse_execute(f: _Fields) -> ExecuteCommand:
+def _parse_execute(f: Fields) -> ExecuteCommand:
     data = f.obj()
     command = data.get("command")
     if isinstance(command, str):
         # The seed sent a shell command line; run it the way a shell would.
         if not command.strip():
             raise BadRequest("execute-command: command must not be empty")
-        argv: tuple[str, ...] = ("/bin/sh", "-c", _no_nul(command, "command", f.event))
+        argv: tuple[str, ...] = ("/bin/sh", "-c", no_nul(command, "command", f.event))
     elif isinstance(command, list) and command and all(isinstance(a, str) for a in command):
         if len(command) > _MAX_ARGS:
             raise BadRequest(f"execute-command: more than {_MAX_ARGS} arguments")
-        argv = tuple(_no_nul(a, "command arguments", f.event) for a in command)
+        argv = tuple(no_nul(a, "command arguments", f.event) for a in command)
     elif command is None:
         raise BadRequest("execute-command: missing field 'command'")
     else:
@@ -356,7 +276,7 @@ def _parse_execute(f: _Fields) -> ExecuteCommand:
         container_id=container_id,
         image=None if container_id else image,
         env=dict(env),
-        workdir=_no_nul(workdir, "workdir", f.event) if workdir else None,
+        workdir=no_nul(workdir, "workdir", f.event) if workdir else None,
         stdin=f.bool("stdin"),
         timeout=f.number("timeout"),
         files=_files(f) if data.get("files") is not None else None,
@@ -366,14 +286,14 @@ def _parse_execute(f: _Fields) -> ExecuteCommand:
     )
 
 
-def _files(f: _Fields) -> dict[str, Any]:
+def _files(f: Fields) -> dict[str, Any]:
     files = f.obj().get("files")
     if not isinstance(files, dict) or not files:
         raise BadRequest(f"{f.event}: files must be a non-empty object of path: content")
     return files
 
 
-def _parse_stdin(f: _Fields) -> StdinData:
+def _parse_stdin(f: Fields) -> StdinData:
     data = f.obj()
     payload = data.get("data")
     if not isinstance(payload, str):
@@ -391,14 +311,14 @@ def _parse_stdin(f: _Fields) -> StdinData:
     return StdinData(f.id("executionId"), raw, f.ref)  # type: ignore[arg-type]
 
 
-def _parse_resize(f: _Fields) -> Resize:
+def _parse_resize(f: Fields) -> Resize:
     cols, rows = f.number("cols"), f.number("rows")
     if cols is None or rows is None or cols > 10000 or rows > 10000:
         raise BadRequest("resize: cols and rows must be positive numbers (at most 10000)")
     return Resize(f.id("executionId"), int(cols), int(rows), f.ref)  # type: ignore[arg-type]
 
 
-def _parse_create(f: _Fields) -> CreateContainer:
+def _parse_create(f: Fields) -> CreateContainer:
     labels = f.obj().get("labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise BadRequest("create-container: labels must be an object of strings")
@@ -415,8 +335,7 @@ def _parse_create(f: _Fields) -> CreateContainer:
     )
 
 
-
-def _parse_attach(f: _Fields) -> AttachExecution:
+def _parse_attach(f: Fields) -> AttachExecution:
     since = f.obj().get("since", 0)
     if isinstance(since, int) and not isinstance(since, bool) and since >= 0:
         offsets = {1: since, 2: since}
@@ -432,7 +351,7 @@ def _parse_attach(f: _Fields) -> AttachExecution:
     return AttachExecution(f.id("executionId"), offsets, follow, f.ref)  # type: ignore[arg-type]
 
 
-def _parse_kill(f: _Fields) -> Kill:
+def _parse_kill(f: Fields) -> Kill:
     sig = f.obj().get("signal")
     if isinstance(sig, int) and not isinstance(sig, bool):
         names = {v: k for k, v in SIGNALS.items()}
@@ -448,7 +367,7 @@ def _parse_kill(f: _Fields) -> Kill:
     return Kill(f.id("executionId"), sig, f.ref)  # type: ignore[arg-type]
 
 
-_PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
+_PARSERS: dict[str, Callable[[Fields], ClientMessage]] = {
     "create-container": lambda f: _parse_create(f),
     "inspect-container": lambda f: InspectContainer(_container_id(f), f.ref),
     "join-container": lambda f: JoinContainer(_container_id(f), False, f.ref),
@@ -474,41 +393,3 @@ _PARSERS: dict[str, Callable[[_Fields], ClientMessage]] = {
 #: Every event a client may send.
 CLIENT_EVENTS = tuple(_PARSERS)
 
-
-# --- server messages -----------------------------------------------------------
-
-
-def encode(event: str, data: Mapping[str, Any], *, alias: bool = False) -> str:
-    """One server frame as text; ``alias`` picks the seed's event names."""
-    if alias:
-        event = ALIASES.get(event, event)
-    return _encoder.encode({"event": event, "data": data}).decode("utf-8")
-
-
-#: Kind byte of a binary output frame.
-BINARY_OUTPUT = 1
-_BINARY_HEADER = struct.Struct(">BBQB")
-
-
-def encode_binary_output(
-    execution_id: str, stream_id: int, seq: int, pieces: list[bytes | memoryview] | tuple[bytes | memoryview, ...]
-) -> bytes:
-    """A binary output frame: kind, stream (1 stdout, 2 stderr), seq, id length, id, bytes."""
-    eid = execution_id.encode("ascii")
-    return b"".join((_BINARY_HEADER.pack(BINARY_OUTPUT, stream_id, seq, len(eid)), eid, *pieces))
-
-
-def decode_binary_output(frame: bytes | bytearray) -> tuple[str, str, int, memoryview]:
-    """Inverse of :func:`encode_binary_output`: ``(executionId, type, seq, data)``."""
-    kind, stream_id, seq, n = _BINARY_HEADER.unpack_from(frame)
-    if kind != BINARY_OUTPUT or stream_id not in (1, 2):
-        raise ValueError("not a sandboxd binary output frame")
-    start = _BINARY_HEADER.size
-    eid = bytes(frame[start : start + n]).decode("ascii")
-    return eid, "stdout" if stream_id == 1 else "stderr", seq, memoryview(frame)[start + n :]
-
-
-def with_ref(data: dict[str, Any], ref: Ref) -> dict[str, Any]:
-    if ref is not None:
-        data["ref"] = ref
-    return data
