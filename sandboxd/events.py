@@ -7,13 +7,15 @@ the same way, here, so a client cannot tell which one a chunk came from.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
 from .engine import STDERR, STDOUT
 from .output import StreamDecoder, chunk_bytes
 from .protocol import encode, encode_binary_output
 
 STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
+
+T = TypeVar("T")
 
 
 class ServerEvent:
@@ -24,7 +26,7 @@ class ServerEvent:
     def __init__(self, name: str, data: dict[str, Any] | None, nbytes: int = 0) -> None:
         self.name = name
         self.data = data
-        #: Stream bytes this event carries (counted against a watcher's budget).
+        #: Stream bytes this event carries.
         self.nbytes = nbytes
         self._cache: dict[tuple[bool, bool], str | bytes | None] = {}
 
@@ -78,8 +80,31 @@ def output_end(event: OutputEvent, binary: bool) -> int | None:
     return event.data["seq"] + len(chunk_bytes(event.data["data"], "encoding" in event.data))
 
 
-def complete_data(record: dict[str, Any]) -> dict[str, Any]:
-    """``execution-complete``'s data, from a record (:meth:`Execution.summary_record` or
+def warning_event(execution_id: str, container_id: str, code: str, message: str) -> ServerEvent:
+    return ServerEvent("warning", {"executionId": execution_id, "containerId": container_id,
+                                   "code": code, "message": message})
+
+
+def truncated_warning(execution_id: str, container_id: str) -> ServerEvent:
+    """``OUTPUT_TRUNCATED``, the same words live and from the log."""
+    return warning_event(execution_id, container_id, "OUTPUT_TRUNCATED",
+                         "the output reached its limit: the rest was cut and the command stopped")
+
+
+def group_runs(items: Iterable[tuple[int, T]]) -> list[tuple[int, list[T]]]:
+    """Group consecutive pieces of the same stream, in order (no copying): a process
+    writing in small pieces should not cost one message per write."""
+    out: list[tuple[int, list[T]]] = []
+    for sid, payload in items:
+        if out and out[-1][0] == sid:
+            out[-1][1].append(payload)
+        else:
+            out.append((sid, [payload]))
+    return out
+
+
+def complete_data(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``execution-complete``'s data, from a record (:meth:`Execution.record` or
     the log store's)."""
     data = {
         "executionId": record["executionId"],
@@ -89,9 +114,6 @@ def complete_data(record: dict[str, Any]) -> dict[str, Any]:
         "durationMs": record["durationMs"],
         "timestamp": record["finishedAt"],
     }
-    if record.get("bytes"):
-        # Per-stream totals let a client check it has every byte before it believes the end.
-        data["bytes"] = record["bytes"]
     if record.get("truncated"):
         data["truncated"] = True
     if record.get("reason"):

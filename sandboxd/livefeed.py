@@ -32,10 +32,10 @@ class Subscription:
 
 
 class StarterFeed:
-    """The live-feed half of an :class:`~sandboxd.executions.Execution`."""
+    """The live-feed half of an :class:`~sandboxd.execution.Execution`."""
 
     finished: trio.Event
-    _stop: trio.Event
+    stop_requested: trio.Event
 
     def __init__(self) -> None:
         #: The starting session's live channel (None once it went away).
@@ -63,14 +63,14 @@ class StarterFeed:
         if self._waiting is not None:
             self._waiting.cancel()
 
-    async def _publish(self, event: ServerEvent, *, wait: bool = True) -> None:
+    async def publish(self, event: ServerEvent, *, wait: bool = True) -> None:
         """Give ``event`` to the starter: waiting for room while the command runs, never
         once it is stopping or when ``wait`` is False."""
         live = self.live
         if live is None:
             return
         try:
-            if wait and not self._stop.is_set():
+            if wait and not self.stop_requested.is_set():
                 with trio.CancelScope() as scope:
                     self._waiting = scope
                     await live.send_channel.send(event)

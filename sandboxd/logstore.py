@@ -26,9 +26,11 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import trio
+
+from .protocol import ExecutionRecord, execution_record
 
 log = logging.getLogger(__name__)
 
@@ -208,14 +210,14 @@ class ExecutionRecords:
         self.db.execute(
             "UPDATE executions SET status=?, exit_code=?, reason=?, finished_at=?, stdout_bytes=?,"
             " stderr_bytes=?, truncated=?, log_bytes=?, error_code=? WHERE id=?",
-            (status, exit_code, reason, finished_at, stdout_bytes, stderr_bytes, int(truncated), log_bytes,
+            (str(status), exit_code, reason, finished_at, stdout_bytes, stderr_bytes, int(truncated), log_bytes,
              error_code, id))
 
-    def get(self, execution_id: str) -> dict[str, Any] | None:
+    def get(self, execution_id: str) -> ExecutionRecord | None:
         row = self.db.execute("SELECT * FROM executions WHERE id=?", (execution_id,)).fetchone()
         return _describe(row) if row else None
 
-    def list(self, container_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def list(self, container_id: str | None = None, limit: int = 200) -> list[ExecutionRecord]:
         if container_id:
             rows = self.db.execute("SELECT * FROM executions WHERE container_id=? ORDER BY started_at DESC LIMIT ?",
                                    (container_id, limit))
@@ -255,23 +257,12 @@ def _all_pieces(path: Path) -> Iterator[Piece]:
         reader.close()
 
 
-def _describe(row: sqlite3.Row) -> dict[str, Any]:
-    """A record as the protocol shows it."""
-    finished = row["finished_at"]
-    return {
-        "executionId": row["id"],
-        "containerId": row["container_id"],
-        "image": row["image"],
-        "owner": row["owner"],
-        "command": json.loads(row["command"]),
-        "workdir": row["workdir"],
-        "status": row["status"],
-        "exitCode": row["exit_code"],
-        "reason": row["reason"],
-        "startedAt": row["started_at"],
-        "finishedAt": finished,
-        "durationMs": int(((finished or time.time()) - row["started_at"]) * 1000),
-        "bytes": {"stdout": row["stdout_bytes"], "stderr": row["stderr_bytes"]},
-        "truncated": bool(row["truncated"]),
-        "errorCode": row["error_code"],
-    }
+def _describe(row: sqlite3.Row) -> ExecutionRecord:
+    """A stored record as the protocol shows it."""
+    return execution_record(
+        id=row["id"], container_id=row["container_id"], image=row["image"], owner=row["owner"],
+        command=json.loads(row["command"]), workdir=row["workdir"], status=row["status"],
+        exit_code=row["exit_code"], reason=row["reason"], started_at=row["started_at"],
+        finished_at=row["finished_at"], stdout_bytes=row["stdout_bytes"], stderr_bytes=row["stderr_bytes"],
+        truncated=bool(row["truncated"]), error_code=row["error_code"],
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from .engine import STDERR, STDOUT
-from .events import ServerEvent, output_event
+from .events import ServerEvent, group_runs, output_event
 from .logstore import ExecutionLog, LogReader
 from .output import StreamDecoder
 
@@ -50,18 +50,11 @@ async def replay(
             limit = final_size if live is None else live.size
             pieces = reader.read(limit) if reader else []
             if pieces:
-                # Consecutive pieces of one stream go out as one message.
-                run_sid, run = pieces[0].stream_id, [pieces[0].data]
-                for piece in pieces[1:] + [None]:  # type: ignore[list-item]
-                    if piece is not None and piece.stream_id == run_sid:
-                        run.append(piece.data)
-                        continue
+                for sid, run in group_runs((piece.stream_id, piece.data) for piece in pieces):
                     size = sum(len(r) for r in run)
-                    event = output_event(execution_id, container_id, run_sid, decoders[run_sid], run, size, text=text)
+                    event = output_event(execution_id, container_id, sid, decoders[sid], run, size, text=text)
                     if event is not None:
                         await send(event)
-                    if piece is not None:
-                        run_sid, run = piece.stream_id, [piece.data]
                 continue
             if done:
                 for sid, decoder in decoders.items():

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..events import OutputEvent, ServerEvent, complete_data, output_end
+from ..events import OutputEvent, ServerEvent, complete_data, output_end, truncated_warning
 from ..operations import Announcement, LiveFeed
 
 if TYPE_CHECKING:
-    from ..executions import Execution, Subscription
+    from ..execution import Execution, Subscription
     from ..operations import Operations, Watcher
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Following:
                     self.start_tail(item.execution_id, item.since, follow=True, announce=True)
             elif isinstance(item, LiveFeed):
                 if item.announce:
-                    await self._announce(item.execution.id, item.execution.summary_record(), {})
+                    await self._announce(item.execution.id, item.execution.record(), {})
                 self.follow_live(item.execution, item.feed)
 
     def follow_live(self, ex: Execution, feed: Subscription | None) -> None:
@@ -146,9 +146,7 @@ class Following:
                 if complete:
                     record = ops.record(execution_id) or record
                     if record["truncated"]:
-                        await self.emit("warning", {
-                            "executionId": execution_id, "containerId": record["containerId"],
-                            "code": "OUTPUT_TRUNCATED", "message": "the output reached the limit and was cut"})
+                        await self.emit_output(truncated_warning(execution_id, record["containerId"]))
                     await self.emit("execution-complete", complete_data(record))
                 else:
                     offsets = ops.offsets(execution_id)

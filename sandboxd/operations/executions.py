@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 import trio
 
 from ..errors import NotFound, SandboxdError
-from ..executions import Execution, ExecutionRequest, Subscription
+from ..execution import Execution, ExecutionRequest, Subscription
 from ..plugin_types import ExecutionInfo, ExecutionLimits, Principal, RunResult, SandboxInfo
 from ..replay import replay
 from .sandboxes import SandboxOperations
@@ -206,7 +206,7 @@ class ExecutionOperations(SandboxOperations):
     def record(self, execution_id: str) -> dict[str, Any] | None:
         """An execution's record, live or stored; None if unknown."""
         ex = self.executions.find(execution_id)
-        return ex.summary_record() if ex else self.records.get(execution_id)
+        return ex.record() if ex else self.records.get(execution_id)
 
     async def attachable(self, principal: Principal, execution_id: str) -> dict[str, Any]:
         """The record of an execution ``principal`` may watch; others look unknown."""

@@ -18,7 +18,7 @@ from ..plugin_types import Placement, Principal
 from .engines import EngineOperations
 
 if TYPE_CHECKING:
-    from ..executions import Execution
+    from ..execution import Execution
     from ..protocol import CreateContainer
     from ..sandboxes import Sandbox
     from .watchers import Watcher

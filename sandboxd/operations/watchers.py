@@ -23,7 +23,7 @@ import trio
 from ..plugin_types import Principal
 
 if TYPE_CHECKING:
-    from ..executions import Execution, Subscription
+    from ..execution import Execution, Subscription
 
 log = logging.getLogger(__name__)
 

@@ -45,3 +45,6 @@ from .frames import decode_binary_output as decode_binary_output
 from .frames import encode as encode
 from .frames import encode_binary_output as encode_binary_output
 from .frames import with_ref as with_ref
+from .records import ExecutionRecord as ExecutionRecord
+from .records import Status as Status
+from .records import execution_record as execution_record
