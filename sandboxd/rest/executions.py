@@ -97,7 +97,8 @@ async def _collect(call: Call, started: Any) -> t.ExecResult:
                     ex.unsubscribe_live()  # the rest goes to the log only, at full speed
                     break
     await ex.finished.wait()
-    record = call.ops.record(ex.id) or ex.summary_record()
+    record = call.ops.record(ex.id)
+    assert record is not None, "a finished execution is in memory or in the store"
     result = t.ExecResult(
         execution_id=ex.id, container_id=ex.container_id, status=record["status"], exit_code=record["exitCode"],
         stdout="", stderr="", duration_ms=record["durationMs"], truncated=cut or bool(record["truncated"]),
