@@ -194,6 +194,9 @@ class PluginsConfig:
     hook_timeout_seconds: float = 5.0
     #: The same for ``execution_finished``, which does follow-up work (a git commit).
     finished_hook_timeout_seconds: float = 60.0
+    #: How often plugins re-read outside state such as token_auth's ``tokens_file``
+    #: (``sandboxd_reload``); SIGHUP does it at once. 0: only on SIGHUP.
+    reload_interval_seconds: float = 2.0
     #: ``[plugins.NAME]`` tables, given to each plugin as it loads; checked by the plugin.
     settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
@@ -311,7 +314,7 @@ def _build_engines(values: object, where: str) -> tuple[EngineConfig, ...]:
 
 
 def _build_plugins(values: dict[str, object], where: str) -> PluginsConfig:
-    own = ("enabled", "disabled", "hook_timeout_seconds", "finished_hook_timeout_seconds")
+    own = ("enabled", "disabled", "hook_timeout_seconds", "finished_hook_timeout_seconds", "reload_interval_seconds")
     lists = {k: v for k, v in values.items() if k in own}
     settings = {k: v for k, v in values.items() if k not in lists}
     for name, table in settings.items():

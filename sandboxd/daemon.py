@@ -50,7 +50,8 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
 async def serve_daemon(
     config: Config, plugins: Plugins | None = None, *, task_status: Any = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run the daemon until SIGINT or SIGTERM, then shut down gracefully.
+    """Run the daemon until SIGINT or SIGTERM, then shut down gracefully; SIGHUP makes
+    plugins re-read their files (token_auth's ``tokens_file``).
 
     The port is bound before the hub recovers anything from the store, so a daemon that
     cannot listen changes nothing. A second signal during shutdown cancels everything at once.
@@ -58,7 +59,7 @@ async def serve_daemon(
     Raises:
         OSError: the port cannot be bound (in use, not permitted).
     """
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         listeners = await trio.open_tcp_listeners(config.server.port, host=config.server.host)
         async with open_hub(config, plugins) as hub:
             server = Server(hub)
@@ -66,6 +67,10 @@ async def serve_daemon(
                 port = await nursery.start(server.serve, listeners)
                 task_status.started(port)
                 async for signum in signals:
+                    if signum == signal.SIGHUP:  # reload plugins' files (revoked tokens)
+                        log.info("received SIGHUP; reloading plugins")
+                        server.credentials.reload_soon()
+                        continue
                     log.info("received %s; shutting down", signal.Signals(signum).name)
                     nursery.start_soon(_second_signal, signals, nursery.cancel_scope)
                     await server.aclose()
@@ -76,6 +81,8 @@ async def serve_daemon(
 
 async def _second_signal(signals: Any, scope: trio.CancelScope) -> None:
     async for signum in signals:
+        if signum == signal.SIGHUP:
+            continue
         log.warning("received %s again; stopping now", signal.Signals(signum).name)
         scope.cancel()
         return

@@ -67,6 +67,19 @@ def sandboxd_authenticate(request: HTTPRequest) -> Principal | None:
     """
 
 
+@hookspec
+def sandboxd_reload(force: bool) -> bool | None:
+    """Re-read what the plugin loads from outside its settings (such as a tokens file).
+
+    Called every ``plugins.reload_interval_seconds`` and, with ``force``, on SIGHUP.
+
+    :param force: re-read even if nothing seems to have changed (SIGHUP).
+    :returns: ``True`` if what the plugin decides may have changed: the daemon then
+        authenticates every open session again (with its original handshake) and
+        closes, with WebSocket code 1008, those that no longer get the same principal.
+    """
+
+
 # --- per session ----------------------------------------------------------------
 
 

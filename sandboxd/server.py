@@ -14,6 +14,7 @@ import trio
 import trio_websocket
 
 from . import rest, socketio, webassets
+from .credentials import OpenCredentials
 from .errors import SandboxdError
 from .http import BadHTTPRequest, OriginPolicy, ReplayStream, Request, read_request, send_response
 from .metrics import CONTENT_TYPE_LATEST
@@ -48,6 +49,8 @@ class Server:
         self.api = rest.open_api(hub.ops, lambda: self.closing)
         #: Socket.IO clients (Engine.IO sessions outlive the HTTP requests that carry them).
         self.socketio = socketio.build(hub)
+        #: Authenticated sessions, closed (1008) when their credentials stop holding.
+        self.credentials = OpenCredentials(hub.plugins, hub.config.plugins.reload_interval_seconds)
 
     async def serve(
         self, listeners: list[trio.SocketListener] | None = None, *, task_status: Any = trio.TASK_STATUS_IGNORED
@@ -61,6 +64,7 @@ class Server:
         async with trio.open_nursery() as connections:
             self._connections = connections
             await connections.start(self.socketio.run)
+            connections.start_soon(self.credentials.watch)
             with trio.CancelScope() as accept_scope:
                 self._accept_scope = accept_scope
                 task_status.started(ports[0])
@@ -191,10 +195,16 @@ class Server:
                 except trio_websocket.ConnectionClosed:
                     raise SessionClosed from None
 
+            async def close(code: int, reason: str) -> None:
+                with trio.move_on_after(1):
+                    await ws.aclose(code, reason)
+                nursery.cancel_scope.cancel()  # the session, and its output, end here
+
             if self.config.ping_interval_seconds > 0:
                 nursery.start_soon(self._keepalive, ws)
             try:
-                await Session(self.hub, send, receive, request.peer, principal).run()
+                with self.credentials.holding(request.for_plugins(), principal, close):
+                    await Session(self.hub, send, receive, request.peer, principal).run()
             finally:
                 self._websockets.discard(ws)
                 with trio.move_on_after(1) as cleanup:

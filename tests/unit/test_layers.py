@@ -61,6 +61,7 @@ LAYERS = {
     "sandboxd.frontend": FRONT,
     "sandboxd.session": FRONT,
     "sandboxd.server": FRONT,
+    "sandboxd.credentials": FRONT,
     "sandboxd.socketio": FRONT,
     "sandboxd.rest": FRONT,
     "sandboxd.client": FRONT,
