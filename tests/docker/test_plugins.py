@@ -287,7 +287,7 @@ def test_plugins_command_lists_source_and_hooks(policy_daemon):
     plugins = {p["name"]: p for p in json.loads(result.stdout)}
     assert plugins["example_deny"]["source"] == "sandboxd-example-policy==1.0.0"
     assert plugins["example_deny"]["hooks"] == ["sandboxd_validate_command"]
-    assert plugins["token_auth"]["enabled"] and plugins["token_auth"]["hooks"] == ["sandboxd_authenticate"]
+    assert plugins["token_auth"]["enabled"] and plugins["token_auth"]["hooks"] == ["sandboxd_authenticate", "sandboxd_reload"]
 
 
 def test_serve_refuses_a_public_address_without_authentication(daemon):
