@@ -125,11 +125,12 @@ def complete_data(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def output_event(
     execution_id: str, container_id: str, sid: int, decoder: StreamDecoder,
-    pieces: Sequence[bytes | memoryview] | None, size: int, *, text: bool,
+    pieces: Sequence[bytes | memoryview] | None, size: int, *, text: bool, timestamp: float | None = None,
 ) -> OutputEvent | None:
     """The event for ``pieces`` of stream ``sid`` (None: end of stream, flush the decoder).
 
-    ``text=False`` skips UTF-8 decoding when nobody needs the JSON form.
+    ``text=False`` skips UTF-8 decoding when nobody needs the JSON form. ``timestamp``:
+    when the output was read (replays pass the logged time); default now.
     """
     raw_seq = decoder.offset
     if pieces is None:
@@ -151,7 +152,7 @@ def output_event(
             "type": STREAM_NAMES[sid],
             "data": chunk.data,
             "seq": chunk.seq,
-            "timestamp": time.time(),
+            "timestamp": time.time() if timestamp is None else timestamp,
         }
         if chunk.binary:
             data["encoding"] = "base64"

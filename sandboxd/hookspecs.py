@@ -183,8 +183,11 @@ def sandboxd_execution_started(execution: ExecutionInfo) -> None:
 def sandboxd_execution_finished(execution: ExecutionInfo) -> None:
     """An execution ended; ``execution.status`` and friends are set.
 
-    Called after ``execution-complete`` was sent. ``execution.run_in_sandbox`` and
-    ``execution.send_event`` are available for follow-up work (such as a git commit).
+    Called once ``execution-complete`` is on its way to the watchers (queued for the
+    session that started the execution; written for the others). ``execution.run_in_sandbox``
+    and ``execution.send_event`` are available for follow-up work (such as a git commit).
+    Events sent here are not ordered with ``execution-complete``: the starting session may
+    get them just before or just after it. Clients that want them keep reading after it.
     Return value ignored; exceptions are logged, never change the execution's status.
     """
 

@@ -50,9 +50,11 @@ async def replay(
             limit = final_size if live is None else live.size
             pieces = reader.read(limit) if reader else []
             if pieces:
-                for sid, run in group_runs((piece.stream_id, piece.data) for piece in pieces):
-                    size = sum(len(r) for r in run)
-                    event = output_event(execution_id, container_id, sid, decoders[sid], run, size, text=text)
+                # Each message carries the time its first piece was logged.
+                for sid, run in group_runs((piece.stream_id, piece) for piece in pieces):
+                    data = [piece.data for piece in run]
+                    event = output_event(execution_id, container_id, sid, decoders[sid], data,
+                                         sum(len(d) for d in data), text=text, timestamp=run[0].timestamp)
                     if event is not None:
                         await send(event)
                 continue

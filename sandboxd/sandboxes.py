@@ -152,12 +152,16 @@ class SandboxRegistry:
             if len(matches) == 1:
                 return matches[0]
         # Not seen yet (created before a restart and missed, say): ask the engine, and
-        # admit it only if it carries our labels.
+        # admit it only if it carries our labels. The engine also resolves shorter
+        # prefixes and names; the documented rule is ids and 12+ character prefixes.
+        if len(container_id) < 12:
+            raise NotFound.sandbox(container_id)
         try:
             info = await self.engine.inspect_container(container_id)
         except NotFound:
             raise NotFound.sandbox(container_id) from None
-        if not self.engine.is_ours(info) or info["Id"] in self._removing:
+        if (not self.engine.is_ours(info) or info["Id"] in self._removing
+                or not info["Id"].startswith(container_id)):
             raise NotFound.sandbox(container_id)
         labels = info["Config"].get("Labels") or {}
         sandbox = self._known[info["Id"]] = Sandbox.from_labels(info["Id"], info["Config"].get("Image", ""), time.time(), labels)

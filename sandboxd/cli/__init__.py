@@ -13,10 +13,20 @@ from ..config import ConfigError
 from ..errors import SandboxdError
 from ..sdk._errors import collapse_groups
 from ._errors import ExitCode
+from ._options import JsonOpt, TokenOpt, UrlOpt, use_daemon
 from ._output import out
 
+HELP = """Run untrusted code in Docker sandboxes and watch it run, live.
+
+\b
+Environment:
+  SANDBOXD_URL     the daemon (default ws://127.0.0.1:8765/sandbox/ws; http://HOST:PORT works)
+  SANDBOXD_TOKEN   token for a daemon with token_auth
+  SANDBOXD_CONFIG  config file for serve, config show and plugins
+"""
+
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help=__doc__,
+    no_args_is_help=True, add_completion=False, help=HELP, rich_markup_mode=None,
     pretty_exceptions_enable=os.environ.get("SANDBOXD_DEBUG") == "1",
 )
 
@@ -31,11 +41,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    json_output: bool = typer.Option(False, "--json", help="Print results as JSON."),
-    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True),
+    json_output: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
-    """Run untrusted code in Docker sandboxes and watch it run, live."""
     out.json_mode = json_output
+    use_daemon(url, token)
 
 
 def run_async(fn: Callable[..., Any], *args: Any) -> Any:

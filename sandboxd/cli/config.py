@@ -12,14 +12,21 @@ from ._errors import ExitCode
 from ._options import ConfigOpt
 from ._output import out
 
-app = typer.Typer(no_args_is_help=True, help="Inspect the daemon's configuration.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect the daemon's configuration.")
 
 
 @app.command("show")
 def show(config: ConfigOpt = None) -> None:
-    """Print the effective configuration (defaults filled in) as JSON."""
+    """Print the effective configuration (defaults filled in) as JSON.
+
+    The file is checked exactly as `sandboxd serve` checks it, plugins and their
+    settings included: what this accepts, the daemon accepts.
+    """
+    from ..plugins import load_plugins
+
     try:
         cfg = find_config(config)
+        load_plugins(cfg)
     except ConfigError as exc:
         out.error(str(exc))
         raise typer.Exit(ExitCode.USAGE) from None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, List
 import typer
 
 from ._errors import ExitCode
-from ._options import UrlOpt
+from ._options import client_command
 from ._output import out
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 _AT_THE_END = {"stdout": 1 << 62, "stderr": 1 << 62}
 
 
+@client_command
 def kill(
     execution_ids: List[str] = typer.Argument(..., metavar="EXEC_ID...", help="Executions to signal."),
     signal: str = typer.Option(
@@ -26,7 +27,6 @@ def kill(
         "and its whole process tree (TERM: KILL after the daemon's grace period); HUP, INT, "
         "QUIT, USR1, USR2, CONT, STOP and WINCH are passed on.",
     ),
-    url: UrlOpt = None,
 ) -> None:
     """Send a signal to a running execution (default KILL) and print its id."""
     from . import run_async
@@ -36,7 +36,7 @@ def kill(
     async def go() -> int:
         from ..sdk import AsyncClient
 
-        async with AsyncClient(url) as client:
+        async with AsyncClient() as client:
             for execution_id in execution_ids:
                 execution = await _attach_at_end(client, execution_id, follow=False)
                 state = await execution.wait()
@@ -50,9 +50,9 @@ def kill(
     raise typer.Exit(run_async(go))
 
 
+@client_command
 def wait(
     execution_id: str = typer.Argument(..., metavar="EXEC_ID", help="Execution to wait for."),
-    url: UrlOpt = None,
 ) -> None:
     """Wait until an execution ends; print its exit code and exit with it.
 
@@ -60,16 +60,18 @@ def wait(
     the sandbox failed.
     """
     from . import run_async
-    from .exec import _exit_status
+    from .exec import _exit_status, print_warnings
 
     async def go() -> int:
         from ..sdk import AsyncClient
 
-        async with AsyncClient(url) as client:
-            result = await (await _attach_at_end(client, execution_id, follow=True)).wait()
+        async with AsyncClient() as client:
+            execution = await _attach_at_end(client, execution_id, follow=True)
+            result = await execution.wait()
+        print_warnings(execution)
         if result.exit_code is not None or out.json_mode:
             out.result(str(result.exit_code), **result.raw)
-        return _exit_status(result)
+        return _exit_status(result, say_why_stopped=False)  # docker wait: just the status
 
     raise typer.Exit(run_async(go))
 

@@ -4,61 +4,72 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, NoReturn, Optional
 
 import trio
 import typer
 
 from ._errors import ExitCode
 from ._interrupts import forwarding_interrupts
-from ._options import UrlOpt
+from ._options import client_command
 from ._output import out
 
 if TYPE_CHECKING:
     from ..sdk import ExecutionResult
 
 
+@client_command
 def exec_command(
-    command: List[str] = typer.Argument(..., metavar="-- CMD [ARG...]", help="The command and its arguments."),
-    sandbox: Optional[str] = typer.Option(None, "--sandbox", "-s", help="Sandbox id to run in."),
+    args: List[str] = typer.Argument(
+        ..., metavar="[SANDBOX] [--] CMD [ARG]...",
+        help="The sandbox (unless --sandbox or --image names where to run), then the command."),
+    sandbox: Optional[str] = typer.Option(
+        None, "--sandbox", "-s", metavar="ID", help="Sandbox to run in (the same as giving it first)."),
     image: Optional[str] = typer.Option(
-        None, "--image", help="Run in a new one-off sandbox from this image, removed afterwards."
-    ),
+        None, "--image", metavar="IMAGE", help="Run in a new one-off sandbox from IMAGE, removed afterwards."),
     follow: bool = typer.Option(
-        False, "--follow", "-f", help="Stream output to stdout/stderr and exit with the command's status."
-    ),
-    interactive: bool = typer.Option(False, "--interactive", "-i", help="Forward stdin until EOF (needs --follow)."),
+        False, "--follow", "-f", help="Stream output to stdout/stderr and exit with the command's status."),
+    interactive: bool = typer.Option(
+        False, "--interactive", "-i", help="Forward stdin until EOF (implies --follow)."),
     tty_: bool = typer.Option(
-        False, "--tty", "-t", help="Run with a terminal: raw keys, window size, Ctrl-C to the command (implies --follow)."
-    ),
-    env: List[str] = typer.Option([], "--env", "-e", help="Set K=V in the command's environment (repeatable)."),
-    workdir: Optional[str] = typer.Option(None, "--workdir", "-w", help="Working directory in the sandbox."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Stop the command after this many seconds."),
-    url: UrlOpt = None,
+        False, "--tty", "-t", help="Run with a terminal: raw keys, window size, Ctrl-C to the command "
+        "(implies --follow)."),
+    env: List[str] = typer.Option(
+        [], "--env", "-e", metavar="K=V", show_default=False,
+        help="Set K=V in the command's environment (repeatable)."),
+    workdir: Optional[str] = typer.Option(None, "--workdir", "-w", metavar="DIR", help="Working directory in the sandbox."),
+    timeout: Optional[float] = typer.Option(
+        None, "--timeout", metavar="SECONDS",
+        help="Stop the command after SECONDS (more than 0; the daemon's limits.max_exec_timeout_seconds caps it)."),
 ) -> None:
-    """Run CMD in a sandbox.
+    """Run a command in a sandbox, like `docker exec`.
 
     Without --follow, print the execution id and return at once; the command keeps
-    running. With --follow, behave like `docker exec`: the command's stdout and stderr
-    bytes on ours, and its exit status as ours (124 if it timed out, 125 if the daemon
-    or the sandbox failed).
+    running (see `sandboxd wait` and `sandboxd kill`). With --follow, its stdout and
+    stderr bytes go to ours and its exit status is ours (124 if it timed out, 125 if
+    the daemon or the sandbox failed). Ctrl-C sends SIGINT to the command; a second one
+    stops it.
     """
     from . import run_async
 
-    if tty_:
+    command = list(args)
+    if sandbox is None and image is None and command:
+        sandbox = command.pop(0)
+    if command[:1] == ["--"]:
+        command.pop(0)
+    if sandbox is not None and image is not None:
+        _usage("give a sandbox or --image IMAGE, not both")
+    if not command:
+        _usage("no command given: sandboxd exec SANDBOX -- CMD [ARG]...")
+    if timeout is not None and not timeout > 0:
+        _usage(f"--timeout must be more than 0 seconds, got {timeout:g}")
+    if tty_ or interactive:
         follow = True
-    if (sandbox is None) == (image is None):
-        out.error("give exactly one of --sandbox ID or --image IMAGE")
-        raise typer.Exit(ExitCode.USAGE)
-    if interactive and not follow:
-        out.error("--interactive needs --follow")
-        raise typer.Exit(ExitCode.USAGE)
     environment = {}
     for item in env:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            out.error(f"--env wants K=V, got {item!r}")
-            raise typer.Exit(ExitCode.USAGE)
+            _usage(f"--env wants K=V, got {item!r}")
         environment[key] = value
 
     where: dict[str, Any] = {"sandbox_id": sandbox, "image": image, "env": environment, "workdir": workdir,
@@ -70,7 +81,7 @@ def exec_command(
     async def start_only() -> int:
         from ..sdk import AsyncClient
 
-        async with AsyncClient(url) as client:
+        async with AsyncClient() as client:
             execution = await client.start(command, **where)
         out.result(execution.id, executionId=execution.id, containerId=execution.sandbox_id)
         return ExitCode.OK
@@ -82,7 +93,7 @@ def exec_command(
 
         result = None
         # The client outlives the interrupt handler, which may be signalling through it.
-        async with AsyncClient(url) as client, forwarding_interrupts() as interrupts:
+        async with AsyncClient() as client, forwarding_interrupts() as interrupts:
             execution = await client.start(command, **where, **terminal, stdin=interactive, capture=False,
                                            on_output=write)
             interrupts.target(execution)
@@ -93,6 +104,7 @@ def exec_command(
                     nursery.start_soon(_terminal.forward_resizes, execution)
                 result = await execution.wait()
                 nursery.cancel_scope.cancel()
+            print_warnings(execution)
         status = interrupts.exit_status(result)
         return _exit_status(result) if status is None else status
 
@@ -122,15 +134,29 @@ def _write_output(stream: str, data: bytes | memoryview) -> None:
         os._exit(141)
 
 
-def _exit_status(result: ExecutionResult) -> int:
+def _usage(message: str) -> NoReturn:
+    out.error(message)
+    raise typer.Exit(ExitCode.USAGE)
+
+
+def _exit_status(result: ExecutionResult, *, say_why_stopped: bool = True) -> int:
     """``docker exec``'s manners: the command's status, 124 after a timeout, 125 when
-    the daemon, the engine or the sandbox failed."""
+    the daemon, the engine or the sandbox failed; a stopped command says why (unless
+    ``say_why_stopped`` is off); a cut output came as a warning."""
     if result.status == "timeout":
         out.error(result.reason or "the command timed out")
         return ExitCode.TIMEOUT
     if result.status == "error" or result.exit_code is None:
         out.error(result.reason or "the execution failed")
         return ExitCode.DAEMON
-    if result.truncated:
-        out.error("output passed the daemon's limit and was truncated; the command was stopped")
+    if result.status == "killed" and say_why_stopped and not result.truncated:
+        reason = result.reason or "killed"
+        out.error("the command was stopped: " + ("a kill request" if reason == "killed" else reason))
     return int(result.exit_code)
+
+
+def print_warnings(execution: Any) -> None:
+    """The ``warning`` events the daemon (or a plugin) sent about ``execution``, on stderr."""
+    for data in execution.warnings:
+        code = data.get("code")
+        out.error(f"warning: {data.get('message') or code}" + (f" ({code})" if code else ""))

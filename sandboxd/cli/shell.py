@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from ._options import UrlOpt
+from ._options import client_command
 
 #: bash when the image has it, else sh.
 SHELL = ["/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"]
 
 
-def shell(sandbox: str = typer.Argument(..., help="Sandbox id."), url: UrlOpt = None) -> None:
+@client_command
+def shell(sandbox: str = typer.Argument(..., metavar="SANDBOX", help="Sandbox id.")) -> None:
     """Open an interactive shell in SANDBOX, like `docker exec -it SANDBOX sh`."""
     from .exec import exec_command
 
-    exec_command(command=SHELL, sandbox=sandbox, image=None, follow=True, interactive=True, tty_=True,
-                 env=[], workdir=None, timeout=None, url=url)
+    exec_command(args=[sandbox, *SHELL], sandbox=None, image=None, follow=True, interactive=True, tty_=True,
+                 env=[], workdir=None, timeout=None)

@@ -9,7 +9,7 @@ import typer
 
 from ._output import out
 
-app = typer.Typer(no_args_is_help=True, help="Make tokens for the token_auth plugin.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Make tokens for the token_auth plugin.")
 
 
 @app.command("new")

@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol
 
 import sniffio
 
+from ..endpoint import unreachable_message
 from ._common import IDLE_PROBE_SECONDS, Backoff
 from ._core import ClientCore
 from ._errors import AuthenticationFailed, DaemonUnavailable
@@ -198,7 +199,7 @@ class AsyncConnection:
             self._stream = await io.connect(ep.host, ep.port, ctx, self.connect_timeout)
         except (OSError, TimeoutError) as exc:
             self.core.connection_lost()
-            raise DaemonUnavailable(f"cannot reach the sandboxd daemon at {ep.url}: {_describe(exc)}") from None
+            raise DaemonUnavailable(unreachable_message(ep.url, exc)) from None
         except BaseException as exc:
             self.core.connection_lost()
             if type(exc).__name__ == "TooSlowError":
@@ -338,9 +339,3 @@ class AsyncConnection:
     async def _flush_raw(self, data: bytes) -> None:
         if self._stream is not None and data:
             await self._stream.send_all(data)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

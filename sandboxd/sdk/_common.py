@@ -140,6 +140,11 @@ class HandleBase:
         return self._st.container_id
 
     @property
+    def warnings(self) -> list[dict[str, Any]]:
+        """The ``warning`` events about this execution so far (``code``, ``message``)."""
+        return list(self._st.warnings)
+
+    @property
     def offsets(self) -> dict[str, int]:
         """Bytes of each stream received so far: pass as ``since`` to resume elsewhere."""
         return dict(self._st.offsets)

@@ -12,6 +12,7 @@ import ssl
 import time
 from typing import Any, Callable
 
+from ..endpoint import unreachable_message
 from ._common import IDLE_PROBE_SECONDS, Backoff
 from ._core import ClientCore
 from ._errors import AuthenticationFailed, DaemonUnavailable
@@ -38,7 +39,7 @@ class SyncConnection:
         try:
             sock = socket.create_connection((ep.host, ep.port), timeout=self.connect_timeout)
         except OSError as exc:
-            raise DaemonUnavailable(f"cannot reach the sandboxd daemon at {ep.url}: {exc.strerror or exc}") from None
+            raise DaemonUnavailable(unreachable_message(ep.url, exc)) from None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if ep.tls:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -23,6 +23,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from ..endpoint import refusal_message, websocket_url
 from ._env import default_url
 from ._errors import AuthenticationFailed, DaemonUnavailable
 
@@ -49,26 +50,18 @@ class Endpoint:
 
 
 def parse_url(url: str | None) -> Endpoint:
-    """``ws://``/``wss://`` URLs are used as given; ``http://``/``https://`` ones name the
-    daemon, and ``/sandbox/ws`` is appended to their path (so a reverse-proxy prefix works).
+    """The endpoint a URL names, by :func:`sandboxd.endpoint.websocket_url`'s rules
+    (``http(s)://host:port`` works; ``/sandbox/ws`` is appended to an http(s) path).
 
     Raises:
         ValueError: not one of those schemes, or no host.
     """
-    url = url or default_url()
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("ws", "wss", "http", "https") or not parts.hostname:
-        raise ValueError(f"not a sandboxd URL (want ws://, wss://, http:// or https://): {url!r}")
-    tls = scheme in ("wss", "https")
-    path = parts.path
-    if scheme.startswith("http") and not path.endswith(WS_PATH):
-        path = path.rstrip("/") + WS_PATH
-    path = path or "/"
-    target = path + (f"?{parts.query}" if parts.query else "")
+    ws_url = websocket_url(url or default_url())
+    parts = urlsplit(ws_url)
+    tls = parts.scheme == "wss"
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
     port = parts.port or (443 if tls else 80)
-    ws_url = urlunsplit(("wss" if tls else "ws", parts.netloc, path, parts.query, ""))
-    return Endpoint(ws_url, parts.hostname, port, tls, target)
+    return Endpoint(ws_url, parts.hostname or "", port, tls, target)
 
 
 class Wire:
@@ -89,6 +82,8 @@ class Wire:
         self._bytes = bytearray()
         self._size = 0
         self._reject: tuple[int, bytearray] | None = None
+        self._reject_type = ""
+        self._sent_token = bool(token)
         headers = [(b"user-agent", b"sandboxd-sdk")]
         if token:
             headers.append((b"authorization", f"Bearer {token}".encode()))
@@ -131,6 +126,7 @@ class Wire:
                     self.open = True
                 elif isinstance(event, RejectConnection):
                     self._reject = (event.status_code, bytearray())
+                    self._reject_type = dict(event.headers).get(b"content-type", b"").decode("latin-1")
                     if not event.has_body:
                         self._rejected()
                 elif isinstance(event, RejectData):
@@ -182,10 +178,9 @@ class Wire:
         assert self._reject is not None
         status, body = self._reject
         self.closed = True
-        text = body.decode("utf-8", "replace").strip()
-        where = self.endpoint.url
-        detail = f"HTTP {status}" + (f": {text}" if text else "")
+        message = refusal_message(self.endpoint.url, status, self._reject_type, bytes(body),
+                                  sent_token=self._sent_token)
         if status in (401, 403):
-            raise AuthenticationFailed(f"the daemon at {where} refused the connection: {detail}", status=status)
-        raise DaemonUnavailable(f"the daemon at {where} refused the connection: {detail}")
+            raise AuthenticationFailed(message, status=status)
+        raise DaemonUnavailable(message)
 

@@ -97,3 +97,14 @@ def test_kill_and_wait_handle_a_detached_execution(daemon, sandbox):
     again = daemon.cli("kill", execution_id)
     assert (again.returncode, again.stderr) == (
         1, f"sandboxd: execution {execution_id} is not running (it ended: killed)\n".encode())
+
+
+def test_removing_the_sandbox_under_a_follower_says_why(daemon):
+    created = daemon.cli("sandbox", "create", "--image", FAST_IMAGE)
+    doomed = created.stdout.decode().strip()
+    f = Follower(daemon, doomed, "echo ready; sleep 300")
+    f.expect(b"ready\n")
+    assert daemon.cli("sandbox", "rm", doomed).returncode == 0
+    code, stderr = f.finish()
+    assert code in (137, 143)  # SIGKILL or SIGTERM, whichever reached it first
+    assert stderr == b"sandboxd: the command was stopped: the sandbox was removed\n"

@@ -96,6 +96,10 @@ async def test_output_cap_stops_the_command_and_marks_it_truncated(make_daemon):
     warnings = [d for n, d in seen.events if n == "warning"]
     assert [w["code"] for w in warnings] == ["OUTPUT_TRUNCATED"]
     assert seen.complete["truncated"] is True and seen.complete["status"] == "killed"
+    # the CLI prints the warning, once, on stderr
+    result = await trio.to_thread.run_sync(lambda: daemon.cli("exec", "--image", FAST_IMAGE, "-f", "--", "yes"))
+    assert (result.returncode, len(result.stdout)) == (143, 1048576)
+    assert result.stderr == b"sandboxd: warning: output passed 1048576 bytes; the command is stopped (OUTPUT_TRUNCATED)\n"
 
 
 async def test_concurrent_executions_per_sandbox_are_limited(make_daemon):

@@ -48,6 +48,7 @@ LAYERS = {
     "sandboxd.metrics": BASE,
     "sandboxd.http": BASE,
     "sandboxd.webassets": BASE,
+    "sandboxd.endpoint": BASE,
     "sandboxd.events": DOMAIN,
     "sandboxd.logstore": DOMAIN,
     "sandboxd.replay": DOMAIN,
@@ -69,6 +70,7 @@ LAYERS = {
     "sandboxd.hub": DAEMON,
     "sandboxd.housekeeping": DAEMON,
     "sandboxd.daemon": DAEMON,
+    "sandboxd.lock": DAEMON,
     "sandboxd.cli": DAEMON,
     "sandboxd.__main__": DAEMON,
 }
