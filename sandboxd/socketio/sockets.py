@@ -65,7 +65,11 @@ async def serve_connection(hub: Any, sock: EngineSocket, request: Request) -> No
         if packet.namespace != sio.DEFAULT_NAMESPACE:
             await _send(sock, sio.Packet(sio.CONNECT_ERROR, packet.namespace, {"message": "Invalid namespace"}))
             continue
-        principal = await authenticate(hub, request, packet.data)
+        try:
+            principal = await authenticate(hub, request, packet.data)
+        except SandboxdError as exc:  # a plugin failed: refused, closed
+            await _send(sock, sio.Packet(sio.CONNECT_ERROR, data={"message": exc.message, "code": exc.code}))
+            continue
         if principal is None:
             await _send(sock, sio.Packet(sio.CONNECT_ERROR, data={"message": "authentication required"}))
             continue

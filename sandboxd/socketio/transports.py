@@ -101,6 +101,8 @@ class EngineIOServer:
     async def _run_socket(self, sock: EngineSocket, request: Request) -> None:
         try:
             await sock.run(lambda s: self.handler(s, request))
+        except Exception:  # a bug in one connection must not end the daemon's others
+            log.exception("engine.io %s: internal error; closing it", sock.sid)
         finally:
             self.sockets.pop(sock.sid, None)
 
@@ -196,8 +198,13 @@ class EngineIOServer:
                 else:
                     sock = upgrading
                     sock.websocket_attached = True
-                    if not await _upgrade(ws, sock):
-                        sock.upgrading = sock.websocket_attached = False
+                    upgraded = False
+                    try:
+                        upgraded = await _upgrade(ws, sock)
+                    finally:
+                        if not upgraded:  # the client goes on polling
+                            sock.upgrading = sock.websocket_attached = False
+                    if not upgraded:
                         return
                 await _pump(ws, sock)
             except trio_websocket.ConnectionClosed:
