@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..events import OutputEvent, ServerEvent, complete_data, output_end, truncated_warning
+from ..events import OutputEvent, ServerEvent, output_end
 from ..operations import Announcement, LiveFeed
 
 if TYPE_CHECKING:
@@ -143,16 +143,9 @@ class Following:
                     execution_id, record["containerId"], since,
                     send=self.emit_output, text=not self.binary_output, follow=follow,
                 )
-                if complete:
-                    record = ops.record(execution_id) or record
-                    if record["truncated"]:
-                        await self.emit_output(truncated_warning(execution_id, record["containerId"]))
-                    await self.emit("execution-complete", complete_data(record))
-                else:
-                    offsets = ops.offsets(execution_id)
-                    await self.emit("execution-detached", {
-                        "executionId": execution_id, "containerId": record["containerId"],
-                        "offsets": {"stdout": offsets.get(1, 0), "stderr": offsets.get(2, 0)}})
+                for event in ops.replay_ending(execution_id, record, complete):
+                    assert event.data is not None
+                    await self.emit(event.name, event.data)
         except SessionClosed:
             if self._nursery is not None:
                 self._nursery.cancel_scope.cancel()

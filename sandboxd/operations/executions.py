@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 import trio
 
 from ..errors import NotFound, SandboxdError
+from ..events import ServerEvent, complete_data, truncated_warning
 from ..execution import Execution, ExecutionRequest, Subscription
 from ..plugin_types import ExecutionInfo, ExecutionLimits, Principal, RunResult, SandboxInfo
 from ..replay import replay
@@ -33,7 +34,6 @@ from .sandboxes import SandboxOperations
 from .watchers import LiveFeed
 
 if TYPE_CHECKING:
-    from ..events import ServerEvent
     from ..protocol import ExecuteCommand
     from .watchers import Watcher
 
@@ -247,6 +247,20 @@ class ExecutionOperations(SandboxOperations):
             path=self.log_path(execution_id), execution_id=execution_id, container_id=container_id,
             live=live, since=since, send=send, text=text, follow=follow,
         )
+
+    def replay_ending(self, execution_id: str, record: dict[str, Any], complete: bool) -> list[ServerEvent]:
+        """What a follower is told after :meth:`replay_output` returned ``complete``: the
+        ``OUTPUT_TRUNCATED`` warning if the output was cut, then ``execution-complete``;
+        or, when it stopped before the end, ``execution-detached`` with the offsets reached."""
+        container_id = record["containerId"]
+        if not complete:
+            offsets = self.offsets(execution_id)
+            return [ServerEvent("execution-detached", {
+                "executionId": execution_id, "containerId": container_id,
+                "offsets": {"stdout": offsets.get(1, 0), "stderr": offsets.get(2, 0)}})]
+        record = self.record(execution_id) or record
+        warning = [truncated_warning(execution_id, container_id)] if record["truncated"] else []
+        return [*warning, ServerEvent("execution-complete", complete_data(record))]
 
     def log_path(self, execution_id: str) -> Path:
         return self.records.log_path(execution_id)

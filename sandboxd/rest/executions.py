@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from ..errors import BadRequest, NotFound
-from ..events import OutputEvent, ServerEvent, complete_data
+from ..events import OutputEvent, ServerEvent
 from . import types as t
 from .app import Call, Reply
 from .router import Param, Route
@@ -164,16 +164,10 @@ async def get_output(call: Call) -> None:
         else:
             await exchange.send_data(t.encode({"event": event.name, "data": event.data}) + b"\n")
 
-    eid, cid = record["executionId"], record["containerId"]
-    complete = await ops.replay_output(eid, cid, since, send=send, text=True, follow=follow)
-    if complete:
-        final = ops.record(eid) or record
-        await send(ServerEvent("execution-complete", complete_data(final)))
-    else:
-        offsets = ops.offsets(eid)
-        await send(ServerEvent("execution-detached", {
-            "executionId": eid, "containerId": cid,
-            "offsets": {"stdout": offsets.get(STDOUT, 0), "stderr": offsets.get(STDERR, 0)}}))
+    eid = record["executionId"]
+    complete = await ops.replay_output(eid, record["containerId"], since, send=send, text=True, follow=follow)
+    for event in ops.replay_ending(eid, record, complete):
+        await send(event)
     await exchange.end()
 
 
