@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterator
 
 import trio
 
@@ -56,3 +59,33 @@ async def expect_event(client: Client, name: str, timeout: float = 10) -> dict[s
             ev = await client.next_event()
             if ev.name == name:
                 return ev.data
+
+
+@contextmanager
+def static_site(files: dict[str, Callable[[], tuple[bytes, str]]]) -> Iterator[str]:
+    """A web server on another 127.0.0.1 port (another origin than the daemon's):
+    ``files`` maps each path to a function giving its body and content type. Yields
+    ``http://127.0.0.1:PORT``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            found = files.get(self.path.split("?")[0])
+            body, content_type = found() if found else (b"", "text/plain")
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)

@@ -8,12 +8,11 @@ now refuses any it does not own, on every route, with the default configuration.
 from __future__ import annotations
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import sync_playwright
 
+from .helpers import static_site
 from .test_web import CHROMIUM_ARGS
 
 PROBE = """<!doctype html><script>
@@ -28,25 +27,8 @@ window.probe = (url) => new Promise((resolve) => {
 @pytest.fixture
 def other_origin():
     """A second web server on another 127.0.0.1 port: the "attacker's" page."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = PROBE.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    with static_site({"/": lambda: (PROBE.encode(), "text/html")}) as url:
+        yield url + "/"
 
 
 def test_a_page_on_another_origin_cannot_connect_but_the_daemons_own_page_can(daemon, other_origin):

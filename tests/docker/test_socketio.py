@@ -10,20 +10,19 @@ import hashlib
 import http.client
 import json
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from .conftest import Daemon
+from .helpers import static_site
 
 JS = Path(__file__).parents[1] / "js"
 SCRIPT = JS / "socketio_client.js"
 TOKEN = "sio-test-token"
 ALLOWED_ORIGIN = "http://notebooks.example"
-PING_INTERVAL, PING_TIMEOUT = 2.0, 5.0
+PING_INTERVAL, PING_TIMEOUT = 2.0, 8.0
 
 
 def node(scenario: str, daemon: Daemon, **args) -> None:
@@ -37,28 +36,10 @@ def node(scenario: str, daemon: Daemon, **args) -> None:
 def seed_app():
     """The seed's web app on its own origin (another port on 127.0.0.1): the WebTerminal
     page and socket.io-client's browser bundle."""
-    files = {"/": (JS / "web_terminal.html", "text/html"),
-             "/socket.io.min.js": (JS / "node_modules/socket.io-client/dist/socket.io.min.js", "text/javascript")}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            path, content_type = files.get(self.path.split("?")[0], (None, ""))
-            body = path.read_bytes() if path else b""
-            self.send_response(200 if path else 404)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join(10)
+    bundle = JS / "node_modules/socket.io-client/dist/socket.io.min.js"
+    with static_site({"/": lambda: ((JS / "web_terminal.html").read_bytes(), "text/html"),
+                      "/socket.io.min.js": lambda: (bundle.read_bytes(), "text/javascript")}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from sandboxd.socketio import engineio as eio
 from sandboxd.socketio import packets as sio
 from sandboxd.socketio.packets import Packet
 
-
 # --- Engine.IO ------------------------------------------------------------------
 
 
