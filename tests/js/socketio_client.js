@@ -141,8 +141,18 @@ const scenarios = {
       const joined = await until(socket, "container-joined");
       assert.deepEqual(joined, { containerId, success: true });
       assert.equal(typeof socket.id, "string");
+      // Another socket joined to the sandbox watches (from the execution's log).
+      const watcher = io(URL, { path: "/sandbox/ws", transports: ["websocket"], forceNew: true, reconnection: false });
+      const watched = collector(watcher, { output: "execution-output", complete: "execution-complete" });
+      watcher.emit("join-container", containerId);
+      await until(watcher, "container-joined");
+      const announced = until(watcher, "execution-started");
       const accepted = await ack(socket, "execute-command",
         { containerId, command: ["/bin/sh", "-c", "printf 'a\\n'; printf 'b\\n' >&2; exit 3"] });
+      assert.equal((await announced).executionId, accepted.executionId);
+      const seen = await watched(accepted.executionId);
+      assert.deepEqual([seen.stdout.toString(), seen.stderr.toString(), seen.complete.exitCode], ["a\n", "b\n", 3]);
+      watcher.disconnect();
       const r = await finished(accepted.executionId);
       assert.equal(r.stdout.toString(), "a\n");
       assert.equal(r.stderr.toString(), "b\n");
