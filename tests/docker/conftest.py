@@ -94,7 +94,9 @@ class Daemon:
         return self.proc.returncode
 
     def containers(self, all: bool = True) -> list:
-        client = docker.from_env()
+        """This daemon's containers on its engine (``[docker] url``, else the main one)."""
+        m = re.search(r'^url = "(.+)"', self.config_path.read_text(), re.M)
+        client = docker.DockerClient(base_url=m.group(1)) if m else docker.from_env()
         try:
             return client.containers.list(all=all, filters={"label": f"{LABEL_INSTANCE}={self.instance}"})
         finally:

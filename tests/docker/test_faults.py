@@ -9,6 +9,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 import trio
@@ -52,8 +53,19 @@ async def test_sandbox_removed_from_outside_ends_the_execution_as_error(daemon, 
         assert info.value.code in ("NOT_FOUND", "SANDBOX_STOPPED")
 
 
-def dockerd_pid() -> int:
-    return int(subprocess.check_output(["pidof", "dockerd"]).split()[0])
+ROOT = Path(__file__).resolve().parents[2]
+#: The stopped-engine test stops an engine of its own (scripts/start-engines.sh), never the
+#: main one: other tests (and other test runs on this machine) keep their engine.
+FAULT_ENGINE = 4
+
+
+def fault_engine() -> tuple[str, int]:
+    """Start (if needed) the engine this module may stop; its socket URL and dockerd pid."""
+    done = subprocess.run(["bash", str(ROOT / "scripts/start-engines.sh"), str(FAULT_ENGINE)], capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    base = Path(f"/run/sandboxd-engines/{FAULT_ENGINE}")
+    return f"unix://{base}/docker.sock", int((base / "docker.pid").read_text())
 
 
 def healthz(daemon) -> tuple[int, dict]:
@@ -65,8 +77,8 @@ def healthz(daemon) -> tuple[int, dict]:
 
 
 async def test_stopped_engine_ends_executions_fails_fast_and_recovers(make_daemon):
-    daemon = make_daemon()
-    pid = dockerd_pid()
+    url, pid = fault_engine()
+    daemon = make_daemon(f'[docker]\nurl = "{url}"\nhealth_check_interval_seconds = 0.5\n')
     async with open_client(daemon.url) as client, open_client(daemon.url) as bystander:
         sandbox, eid, seen = await start_loop(client)
         os.kill(pid, signal.SIGSTOP)
