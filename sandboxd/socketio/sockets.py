@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 _encode_json = msgspec.json.Encoder().encode
 _refs = itertools.count(1)
+#: Refs this module gives requests that asked for an ack (never shown to clients).
+_REF_PREFIX = "socketio-ack-"
+#: Events whose data may be the bare container id (the seed's join-container "id").
+_BARE_ID_EVENTS = frozenset({"join-container", "join-session"})
 #: How long a new connection has to send its CONNECT packet.
 CONNECT_TIMEOUT = 45.0
 
@@ -139,9 +143,12 @@ class SocketIOSession(SessionCore):
         data = _debinarize(args[0]) if args else {}
         ref = None
         if packet.id is not None:
-            ref = f"socketio-ack-{next(_refs)}"
+            ref = f"{_REF_PREFIX}{next(_refs)}"
             self._pending_ack = (ref, packet.id)
-            data = {**data, "ref": ref} if isinstance(data, dict) else {"containerId": data, "ref": ref}
+            if isinstance(data, str) and name in _BARE_ID_EVENTS:
+                data = {"containerId": data}
+            if isinstance(data, dict):
+                data = {**data, "ref": ref}
         try:
             message = p.parse_client_message(_encode_json({"event": name, "data": data}).decode("utf-8"))
         except SandboxdError as exc:
@@ -155,12 +162,14 @@ class SocketIOSession(SessionCore):
     # --- session -> client ----------------------------------------------------------
 
     async def emit(self, name: str, data: dict[str, Any]) -> None:
-        if self._pending_ack is not None and data.get("ref") == self._pending_ack[0]:
-            ack_id = self._pending_ack[1]
-            self._pending_ack = None
-            reply = {k: v for k, v in data.items() if k != "ref"}
-            await self._send(sio.Packet(sio.ACK, data=[{"error": reply} if name == "error" else reply], id=ack_id))
-            return
+        ref = data.get("ref")
+        if isinstance(ref, str) and ref.startswith(_REF_PREFIX):
+            data = {k: v for k, v in data.items() if k != "ref"}
+            if self._pending_ack is not None and ref == self._pending_ack[0]:
+                ack_id = self._pending_ack[1]
+                self._pending_ack = None
+                await self._send(sio.Packet(sio.ACK, data=[{"error": data} if name == "error" else data], id=ack_id))
+                return
         if isinstance(ts := data.get("timestamp"), (int, float)):
             data = {**data, "timestamp": iso_timestamp(ts)}
         if self.alias:

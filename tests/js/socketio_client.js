@@ -232,6 +232,8 @@ const scenarios = {
       assert.equal(refused.error.code, "NOT_FOUND");
       const unknown = await ack(socket, "no-such-event", {});
       assert.equal(unknown.error.code, "UNKNOWN_EVENT");
+      assert.equal((await ack(socket, "kill", 42)).error.code, "BAD_REQUEST");
+      assert.deepEqual(await ack(socket, "join-container", containerId), { containerId, success: true });
       const errorEvent = until(socket, "error");
       socket.emit("stdin-data", { executionId: "exec-0000000000000000", data: "x" });
       assert.equal((await errorEvent).code, "NOT_FOUND");
