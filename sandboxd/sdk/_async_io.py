@@ -17,7 +17,7 @@ from typing import Any, Callable, Protocol
 import sniffio
 
 from ..endpoint import unreachable_message
-from ._common import IDLE_PROBE_SECONDS, Backoff
+from ._common import IDLE_PROBE_SECONDS, Backoff, reason_of
 from ._core import ClientCore
 from ._errors import AuthenticationFailed, DaemonUnavailable
 
@@ -217,9 +217,9 @@ class AsyncConnection:
             await self._drop()
             raise
 
-    async def _reconnect(self) -> None:
+    async def _reconnect(self, reason: str = "the connection to the daemon was lost") -> None:
         io = self._backend()
-        await self._drop()
+        await self._drop(reason)
         backoff = Backoff(self.core, self.reconnect_timeout)
         while True:
             try:
@@ -232,10 +232,10 @@ class AsyncConnection:
                 error: BaseException = exc
             await io.sleep(backoff.next_delay(error))
 
-    async def _drop(self) -> None:
+    async def _drop(self, reason: str = "the connection to the daemon was lost") -> None:
         stream, self._stream = self._stream, None
         if self.core.wire is not None:
-            self.core.connection_lost()
+            self.core.connection_lost(reason)
         if stream is not None:
             try:
                 await stream.aclose()
@@ -306,7 +306,7 @@ class AsyncConnection:
             if self.core.connections == 0:
                 await self._drop()
                 raise exc if isinstance(exc, DaemonUnavailable) else DaemonUnavailable(str(exc)) from None
-            await self._reconnect()
+            await self._reconnect(reason_of(exc))
 
     async def flush(self) -> None:
         """Send what is queued; a broken connection is left for the next :meth:`wait`."""

@@ -100,6 +100,11 @@ class OutputSink:
         return ExecutionResult.from_complete(st.complete, bytes(self.out["stdout"]), bytes(self.out["stderr"]))
 
 
+def reason_of(exc: BaseException) -> str:
+    """Why a connection was lost, for the errors of the requests it took with it."""
+    return exc.message if isinstance(exc, SandboxdError) else f"the connection to the daemon broke ({exc})"
+
+
 class Backoff:
     """Delays between reconnection attempts (0.1 s doubling to 2 s) until ``timeout``."""
 

@@ -13,7 +13,7 @@ import time
 from typing import Any, Callable
 
 from ..endpoint import unreachable_message
-from ._common import IDLE_PROBE_SECONDS, Backoff
+from ._common import IDLE_PROBE_SECONDS, Backoff, reason_of
 from ._core import ClientCore
 from ._errors import AuthenticationFailed, DaemonUnavailable
 
@@ -56,9 +56,9 @@ class SyncConnection:
             self._drop()
             raise
 
-    def _reconnect(self) -> None:
+    def _reconnect(self, reason: str = "the connection to the daemon was lost") -> None:
         """Replace a broken connection, with backoff, for up to ``reconnect_timeout``."""
-        self._drop()
+        self._drop(reason)
         backoff = Backoff(self.core, self.reconnect_timeout)
         while True:
             try:
@@ -71,14 +71,14 @@ class SyncConnection:
                 error: BaseException = exc
             time.sleep(backoff.next_delay(error))
 
-    def _drop(self) -> None:
+    def _drop(self, reason: str = "the connection to the daemon was lost") -> None:
         if self._sock is not None:
             try:
                 self._sock.close()
             finally:
                 self._sock = None
         if self.core.wire is not None:
-            self.core.connection_lost()
+            self.core.connection_lost(reason)
 
     # --- moving bytes ----------------------------------------------------------
 
@@ -127,14 +127,14 @@ class SyncConnection:
             except TimeoutError:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise TimeoutError(f"not done after {timeout:g} s") from None
-                self._reconnect()
+                self._reconnect("the connection to the daemon timed out")
             except AuthenticationFailed:
                 raise
             except (OSError, DaemonUnavailable) as exc:
                 if self.core.connections == 0 or self.core.closed:
                     self._drop()
                     raise exc if isinstance(exc, DaemonUnavailable) else DaemonUnavailable(str(exc)) from None
-                self._reconnect()
+                self._reconnect(reason_of(exc))
 
     def flush(self) -> None:
         """Send what is queued; a broken connection is left for the next :meth:`wait`."""
