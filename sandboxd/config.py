@@ -111,7 +111,22 @@ class SandboxConfig:
     pids_limit: int = 256
     #: User to run as; empty means the image's own USER (sandboxd/base: "sandbox").
     user: str = ""
-    read_only_root: bool = False
+    #: Mount the root filesystem read-only (writes go to the tmpfs mounts below).
+    read_only_root: bool = True
+    #: Size-limited tmpfs for /tmp, the working directory and the user's home (0: none).
+    #: Their pages count against ``memory_bytes``. The workdir and home are covered only
+    #: when empty in the image (a tmpfs would hide the image's files there).
+    tmp_bytes: int = 64 * 1024 * 1024
+    workdir_bytes: int = 256 * 1024 * 1024
+    home_bytes: int = 64 * 1024 * 1024
+    #: ``--storage-opt size=`` for the container's writable layer (0: not set). Only some
+    #: storage drivers support it (overlay2 on xfs with pquota, btrfs, zfs).
+    storage_bytes: int = 0
+    #: Open files per process (RLIMIT_NOFILE, soft = hard; 0: the engine's default).
+    nofile: int = 1024
+    #: RLIMIT_NPROC (0: not set). It counts a uid's processes across every sandbox
+    #: (they share uids), so ``pids_limit`` is the per-sandbox bound.
+    nproc: int = 0
     #: PID 1 of every sandbox (under docker-init, which reaps orphans).
     keepalive_command: tuple[str, ...] = ("sleep", "2147483647")
     #: Most sandboxes this daemon keeps at once, and per user.

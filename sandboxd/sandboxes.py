@@ -7,15 +7,21 @@ id gets (``NOT_FOUND``), so probing reveals nothing.
 
 from __future__ import annotations
 
+import io
 import logging
+import posixpath
+import tarfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, AsyncIterator
 
 import trio
 
-from .config import SandboxConfig
-from .engine import LABEL_ENGINE, Engine
+from . import files
+from .config import LimitsConfig, SandboxConfig
+from .container_spec import SEED_MAX_BYTES, ImageFacts, resolve_user, tmpfs_mounts, ulimits
+from .engine import LABEL_ENGINE, LABEL_PROBE, Engine, members_of
 from .errors import Forbidden, LimitExceeded, NotFound, SandboxdError
 from .plugin_types import SandboxInfo, SandboxOptions
 
@@ -79,12 +85,14 @@ class SandboxRegistry:
         self._creating = 0
         #: Ids being removed: a lookup meanwhile must not adopt them again.
         self._removing: set[str] = set()
+        #: Image id -> what its files say (an image id names immutable content).
+        self._facts: dict[str, ImageFacts] = {}
 
     async def load(self) -> None:
         """Adopt the sandboxes this daemon instance created before a restart."""
         for c in await self.engine.list_sandboxes():
             labels = c.get("Labels") or {}
-            if labels.get(LABEL_EPHEMERAL) == "true":
+            if labels.get(LABEL_EPHEMERAL) == "true" or labels.get(LABEL_PROBE) == "true":
                 # A one-off sandbox's execution died with the previous daemon.
                 await self.engine.remove_container(c["Id"])
                 continue
@@ -126,9 +134,18 @@ class SandboxRegistry:
         self._creating += 1
         try:
             try:
+                facts = await self.image_facts(image, engine)
+                mounts = tmpfs_mounts(facts, self.config)
                 cid = await self.engine.create_sandbox(
-                    options, command=self.config.keepalive_command, user=self.config.user, labels=labels
+                    options, command=self.config.keepalive_command, user=facts.user, labels=labels,
+                    tmpfs=mounts, ulimits=ulimits(self.config), storage_bytes=self.config.storage_bytes,
                 )
+                try:
+                    await self._seed(cid, facts, mounts)
+                except BaseException:
+                    with trio.CancelScope(shield=True):
+                        await self.engine.remove_container(cid)
+                    raise
             except NotFound:
                 raise NotFound(f"no such image: {image}") from None
         finally:
@@ -138,6 +155,45 @@ class SandboxRegistry:
                           "readOnlyRoot": options.read_only_root}
         log.info("created sandbox %s from %s for %s", cid[:12], image, owner)
         return sandbox
+
+    async def image_facts(self, image: str, engine: str | None = None) -> ImageFacts:
+        """The numeric user, working directory, home and empty directories of ``image``.
+
+        Learnt once per image id from a never-started container (see
+        :mod:`sandboxd.container_spec`).
+        """
+        members = members_of(self.engine)
+        target = members[engine] if engine in members else next(iter(members.values()))
+        info = await target.inspect_image(image)
+        if (known := self._facts.get(info["Id"])) is not None:
+            return known
+        config = info.get("Config") or {}
+        workdir = config.get("WorkingDir") or "/"
+        async with target.open_image_probe(image) as read:
+            passwd = _tar_member(await read("/etc/passwd", 1 << 20))
+            group = _tar_member(await read("/etc/group", 1 << 20))
+            uid, gid, home = resolve_user(self.config.user or config.get("User") or "", passwd, group, image)
+            seeds = {}
+            for path in {posixpath.normpath(workdir), posixpath.normpath(home)} - {"/"}:
+                listing = await read(path.rstrip("/") + "/.", SEED_MAX_BYTES + 1)
+                if listing is None or _entries(listing) <= 1:  # missing, or only the directory itself
+                    seeds[path] = b""
+                elif len(listing) <= SEED_MAX_BYTES:
+                    seeds[path] = listing
+        while len(self._facts) >= 16:
+            self._facts.pop(next(iter(self._facts)))
+        facts = self._facts[info["Id"]] = ImageFacts(uid, gid, workdir, home, seeds)
+        return facts
+
+    async def _seed(self, cid: str, facts: ImageFacts, mounts: dict[str, str]) -> None:
+        """Copy what the image has in each tmpfs-covered directory into it, as the sandbox user."""
+        for path, tar in facts.seeds.items():
+            if tar and path in mounts:
+                async def body(data: bytes = tar) -> AsyncIterator[bytes]:
+                    yield data
+                target = SimpleNamespace(id=cid, workdir=path)
+                await files.upload_stream(self.engine, target, ".", body(), user=None, workdir=path,
+                                          limits=LimitsConfig(), archive=True)
 
     async def resolve(self, container_id: str) -> Sandbox:
         """The sandbox ``container_id`` names (a full id or a unique prefix of 12+).
@@ -197,3 +253,30 @@ class SandboxRegistry:
             for sandbox in self.list():
                 if sandbox.ephemeral:
                     nursery.start_soon(remove, sandbox)
+
+
+def _tar_member(data: bytes | None) -> bytes | None:
+    """The content of the single file in the engine's tar of one path."""
+    if not data:
+        return None
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = next((m for m in tar.getmembers() if m.isfile()), None)
+            f = tar.extractfile(member) if member is not None else None
+            return f.read() if f is not None else None
+    except (tarfile.TarError, EOFError):
+        return None
+
+
+def _entries(data: bytes) -> int:
+    """How many entries the start of a tar stream shows (2 means "more than one")."""
+    count = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as tar:
+            for _ in tar:
+                count += 1
+                if count > 1:
+                    break
+    except (tarfile.TarError, EOFError):
+        pass
+    return count

@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import logging
 from collections import OrderedDict
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, TypeVar
 
 import docker
 import docker.errors
@@ -35,6 +36,8 @@ T = TypeVar("T")
 #: Label keys that mark a container as a sandboxd sandbox.
 LABEL_MANAGED = "org.sandboxd.managed"
 LABEL_INSTANCE = "org.sandboxd.instance"
+#: Marks a never-started container the daemon reads an image's files from.
+LABEL_PROBE = "org.sandboxd.probe"
 
 #: Environment variable set on every execution so its process tree can be found again:
 #: Docker has no API to signal an exec (moby #35703).
@@ -183,12 +186,16 @@ class DockerEngine:
     # --- containers ---------------------------------------------------------
 
     async def create_sandbox(
-        self, options: SandboxOptions, *, command: Sequence[str], user: str | None, labels: Mapping[str, str]
+        self, options: SandboxOptions, *, command: Sequence[str], user: str | None, labels: Mapping[str, str],
+        tmpfs: Mapping[str, str] | None = None, ulimits: Sequence[Mapping[str, Any]] = (),
+        storage_bytes: int = 0,
     ) -> str:
         """Create and start a locked-down container; return its full id.
 
         Whatever ``options`` say, the container gets no network, no capabilities,
-        no-new-privileges and docker-init as PID 1.
+        no-new-privileges and docker-init as PID 1. ``tmpfs`` maps mount points to tmpfs
+        options; ``storage_bytes`` (0: none) becomes ``--storage-opt size=``, which only
+        some storage drivers support (the engine refuses the create otherwise).
         """
         client = await self._get_client()
         host_config = client.create_host_config(
@@ -201,7 +208,9 @@ class DockerEngine:
             nano_cpus=int(options.cpus * 1e9),
             init=True,
             read_only=options.read_only_root,
-            tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"} if options.read_only_root else None,
+            tmpfs=dict(tmpfs or {}) or None,
+            ulimits=[docker.types.Ulimit(name=u["Name"], soft=u["Soft"], hard=u["Hard"]) for u in ulimits] or None,
+            storage_opt={"size": str(storage_bytes)} if storage_bytes else None,
         )
         created = await self._call(
             "container create",
@@ -221,6 +230,42 @@ class DockerEngine:
                 await self.remove_container(cid)
             raise
         return cid
+
+    @asynccontextmanager
+    async def open_image_probe(self, image: str) -> AsyncIterator[Callable[[str, int], Awaitable[bytes | None]]]:
+        """A never-started container of ``image``; yield ``read(path, limit)``.
+
+        ``read`` returns the first ``limit`` bytes of the engine's tar of ``path`` (None
+        if missing). Reading as root is safe here: nothing in the container ever ran.
+        The container carries :data:`LABEL_PROBE` and is removed on exit.
+        """
+        created = await self._call(
+            "container create", "create_container", image, command=["true"], network_disabled=True,
+            labels={LABEL_MANAGED: "true", LABEL_INSTANCE: self.config.instance, LABEL_PROBE: "true"},
+        )
+        cid = created["Id"]
+
+        def read_tar(path: str, limit: int) -> bytes:
+            assert self._client is not None
+            stream, _ = self._client.get_archive(cid, path, chunk_size=min(limit, 65536))
+            buf = bytearray()
+            for chunk in stream:
+                buf += chunk
+                if len(buf) >= limit:
+                    break
+            return bytes(buf[:limit])
+
+        async def read(path: str, limit: int) -> bytes | None:
+            try:
+                return await self._call("archive get", read_tar, path, limit)
+            except NotFound:
+                return None
+
+        try:
+            yield read
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.remove_container(cid)
 
     async def inspect_container(self, container_id: str) -> dict[str, Any]:
         return await self._call("container inspect", "inspect_container", container_id)

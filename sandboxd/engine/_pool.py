@@ -125,13 +125,15 @@ class EnginePool:
     # --- containers -----------------------------------------------------------------
 
     async def create_sandbox(
-        self, options: SandboxOptions, *, command: Sequence[str], user: str | None, labels: Mapping[str, str]
+        self, options: SandboxOptions, *, command: Sequence[str], user: str | None, labels: Mapping[str, str],
+        **spec: Any,
     ) -> str:
-        """Create the sandbox on the engine its ``org.sandboxd.engine`` label names."""
+        """Create the sandbox on the engine its ``org.sandboxd.engine`` label names
+        (``spec``: tmpfs, ulimits, storage_bytes, as :meth:`DockerEngine.create_sandbox`)."""
         name = labels.get(LABEL_ENGINE) or options.labels.get(LABEL_ENGINE)
         if name is None:
             raise SandboxdError("internal: a sandbox was not placed on an engine")
-        cid = await self.member(name).create_sandbox(options, command=command, user=user, labels=labels)
+        cid = await self.member(name).create_sandbox(options, command=command, user=user, labels=labels, **spec)
         self._where[cid] = name
         return cid
 

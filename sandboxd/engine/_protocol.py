@@ -7,7 +7,7 @@ operations and executions can be driven without Docker.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, AsyncContextManager, Callable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, AsyncContextManager, Awaitable, Callable, Mapping, Protocol, Sequence
 
 if TYPE_CHECKING:
     from ..config import DockerConfig
@@ -32,9 +32,16 @@ class Engine(Protocol):
     async def aclose(self) -> None: ...
 
     async def create_sandbox(
-        self, options: SandboxOptions, *, command: Sequence[str], user: str | None, labels: Mapping[str, str]
+        self, options: SandboxOptions, *, command: Sequence[str], user: str | None, labels: Mapping[str, str],
+        tmpfs: Mapping[str, str] | None = None, ulimits: Sequence[Mapping[str, Any]] = (),
+        storage_bytes: int = 0,
     ) -> str:
         """Create and start a locked-down container; return its full id."""
+
+    async def inspect_image(self, image: str) -> dict[str, Any]: ...
+
+    def open_image_probe(self, image: str) -> AsyncContextManager[Callable[[str, int], Awaitable[bytes | None]]]:
+        """A never-started container of ``image``: ``read(path, limit)`` gives a tar of ``path``."""
 
     async def inspect_container(self, container_id: str) -> dict[str, Any]: ...
     async def list_sandboxes(self) -> list[dict[str, Any]]: ...

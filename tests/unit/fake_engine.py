@@ -88,7 +88,7 @@ class FakeEngine:
         pass
 
     async def create_sandbox(self, options: Any, *, command: Sequence[str], user: str | None,
-                             labels: Mapping[str, str]) -> str:
+                             labels: Mapping[str, str], **container_spec: Any) -> str:
         self._call("create_sandbox")
         cid = f"{next(_ids):064x}"
         self.containers[cid] = {
@@ -96,6 +96,16 @@ class FakeEngine:
             "Labels": {**options.labels, **labels, LABEL_MANAGED: "true", LABEL_INSTANCE: self.instance},
         }
         return cid
+
+    async def inspect_image(self, image: str) -> dict[str, Any]:
+        return {"Id": f"sha256:{image}", "Config": {"User": "1000:1000", "WorkingDir": "/work"}}
+
+    @asynccontextmanager
+    async def open_image_probe(self, image: str) -> AsyncIterator[Any]:
+        async def read(path: str, limit: int) -> bytes | None:
+            return None  # no /etc/passwd; the workdir is missing, so it gets an (empty) tmpfs
+
+        yield read
 
     async def inspect_container(self, container_id: str) -> dict[str, Any]:
         c = self.containers.get(container_id)
