@@ -270,6 +270,9 @@ class DockerEngine:
     async def inspect_container(self, container_id: str) -> dict[str, Any]:
         return await self._call("container inspect", "inspect_container", container_id)
 
+    async def inspect_image(self, image: str) -> dict[str, Any]:
+        return await self._call("image inspect", "inspect_image", image)
+
     async def list_sandboxes(self) -> list[dict[str, Any]]:
         return await self._call(
             "container list",
