@@ -162,6 +162,9 @@ class LimitsConfig:
     upload_max_request_bytes: int = 16 * 1024 * 1024
     #: Largest file ``download-file`` returns.
     download_max_bytes: int = 16 * 1024 * 1024
+    #: When a non-TTY execution's main process exits, end (SIGKILL) the processes it left
+    #: behind that still carry its marker (``nohup cmd &``). TTY executions are left alone.
+    kill_leftovers_on_exit: bool = True
     #: Most files (archive entries) in one upload.
     upload_max_entries: int = 4096
     #: Largest streamed upload or download (chunked messages, REST, ``sandboxd cp``).

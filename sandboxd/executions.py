@@ -202,6 +202,9 @@ class ExecutionManager:
         finally:
             ex.unsubscribe_live()
             ex.finished.set()
+            if self.limits.kill_leftovers_on_exit and not ex.request.tty and ex.status in ("success", "failed"):
+                with trio.CancelScope(shield=True), trio.move_on_after(30):
+                    await self._signal(ex, "KILL")  # what it left behind (docs/daemon.md, leftovers)
             if self._on_finished is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(30):
                     try:
