@@ -55,7 +55,7 @@ _CHUNK = 256 * 1024
 _UPLOAD_SCRIPT = r"""
 root=$1 dest=$2 alt=$3
 refuse() { echo "REFUSED $1 $2"; exit 4; }
-cd -- "$root" 2>/dev/null || { echo "NOROOT"; exit 3; }
+mkdir -p -- "$root" 2>/dev/null; cd -- "$root" 2>/dev/null || { echo "NOROOT"; exit 3; }
 top=$(pwd -P)
 staging=$(mktemp -d "$top/.sandboxd-upload-XXXXXX" 2>/dev/null) ||
   staging=$(mktemp -d "${TMPDIR:-/tmp}/.sandboxd-upload-XXXXXX") || exit 3
@@ -434,6 +434,8 @@ class Download:
     _first: bytes
     _parser: FrameParser
     _stderr: bytearray = field(default_factory=bytearray)
+    #: The sandbox's full id.
+    container_id: str = ""
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The content, a chunk at a time (at most 256 KiB each); read it once.
@@ -511,7 +513,7 @@ async def open_download(
         if size is not None and size > max_bytes:
             raise LimitExceeded(f"download: {path} is larger than {max_bytes} bytes")
         yield Download(full, "file" if size is not None else "directory", numbers[0], numbers[1], size,
-                       stream, exec_id, engine, max_bytes, rest, parser, stderr)
+                       stream, exec_id, engine, max_bytes, rest, parser, stderr, sandbox.id)
 
 
 async def download(engine: DockerEngine, sandbox: Any, path: str, *, user: str | None, max_bytes: int) -> bytes:

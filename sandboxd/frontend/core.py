@@ -24,6 +24,7 @@ from ..errors import InternalError, SandboxdError
 from ..operations import Operations, Started, Watcher
 from ..plugin_types import ANONYMOUS, Principal
 from .following import Following, SessionClosed
+from .transfers import TransferHandlers
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ _ids = itertools.count(1)
 Handler = Callable[[Any, Any], Awaitable[None]]
 
 
-class SessionCore(Following):
+class SessionCore(TransferHandlers, Following):
     """One connected client: its identity, its settings, and the message handlers."""
 
     def __init__(self, ops: Operations, peer: str = "?", principal: Principal = ANONYMOUS,
@@ -227,4 +228,8 @@ _HANDLERS: dict[type, Handler] = {
     p.AttachExecution: SessionCore.on_attach,
     p.ListExecutions: SessionCore.on_list_executions,
     p.ConfigureSession: SessionCore.on_configure,
+    p.UploadStart: SessionCore.on_upload_start,
+    p.UploadChunk: SessionCore.on_upload_chunk,
+    p.UploadEnd: SessionCore.on_upload_end,
+    p.DownloadStart: SessionCore.on_download_start,
 }

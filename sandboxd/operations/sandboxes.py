@@ -132,14 +132,14 @@ class SandboxOperations(EngineOperations):
         return sandbox, content
 
     async def upload_stream(
-        self, principal: Principal, container_id: str, path: str, body: AsyncIterable[bytes], *,
-        size: int, mode: int = 0o644,
+        self, principal: Principal, container_id: str, path: str, body: AsyncIterable[bytes], **options: Any
     ) -> tuple[Sandbox, str]:
-        """Stream one file's bytes (``body``, exactly ``size`` of them) into the sandbox at
-        ``path``, as its user, all or nothing; returns it and the absolute path written."""
+        """Stream a file's bytes or a tar (``archive=True``) to ``path``; returns the sandbox
+        and the absolute path written. ``options`` as :func:`sandboxd.files.upload_stream`
+        (``workdir``, ``archive``, ``size``, ``mode``, ``mtime``, ``nest``)."""
         sandbox = await self.open_sandbox(principal, container_id, "upload")
         written = await files.upload_stream(self.engine, sandbox, path, body, user=self.config.sandbox.user or None,
-                                            limits=self.config.limits, size=size, mode=mode)
+                                            limits=self.config.limits, **options)
         return sandbox, written
 
     @asynccontextmanager

@@ -8,6 +8,7 @@ and error code, and ``tests/unit/test_protocol.py`` pins it.
 - :mod:`.client`: client messages, declared once each, and their parser;
 - :mod:`.frames`: server frames (JSON in either dialect, binary output), shared with
   :mod:`sandboxd.client`;
+- :mod:`.transfers`: the chunked file transfer messages;
 - :mod:`.records`: the execution record and its status, used by live executions and
   the store alike.
 """
@@ -48,3 +49,7 @@ from .frames import with_ref as with_ref
 from .records import ExecutionRecord as ExecutionRecord
 from .records import Status as Status
 from .records import execution_record as execution_record
+from .transfers import DownloadStart as DownloadStart
+from .transfers import UploadChunk as UploadChunk
+from .transfers import UploadEnd as UploadEnd
+from .transfers import UploadStart as UploadStart

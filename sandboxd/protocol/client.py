@@ -18,6 +18,7 @@ from ..errors import BadRequest, UnknownEvent
 from ..placement import parse_placement
 from ..plugin_types import Placement
 from ._fields import Fields, Ref, no_nul, valid_id
+from .transfers import PARSERS as FILE_PARSERS
 
 _decode = msgspec.json.decode
 
@@ -389,6 +390,8 @@ _PARSERS: dict[str, Callable[[Fields], ClientMessage]] = {
     "upload-files": lambda f: UploadFiles(_container_id(f), _files(f), f.str("workdir"), f.ref),
     "download-file": lambda f: DownloadFile(_container_id(f), f.str("path", required=True), f.ref),  # type: ignore[arg-type]
 }
+
+_PARSERS.update(FILE_PARSERS)  # upload-start/-chunk/-end, download-start
 
 #: Every event a client may send.
 CLIENT_EVENTS = tuple(_PARSERS)

@@ -84,18 +84,40 @@ async def test_download_of_a_missing_file_is_not_found(client, sandbox):
     assert info.value.code == "NOT_FOUND"
 
 
-def test_cp_both_ways(daemon, tmp_path):
-    sandbox = daemon.cli("sandbox", "create", "--image", BASE_IMAGE).stdout.decode().strip()
-    local = tmp_path / "script.py"
-    local.write_bytes(b"print('hi from cp')\n")
-    up = daemon.cli("cp", str(local), f"{sandbox}:code/")
+def test_cp_copies_big_files_and_directories_both_ways_keeping_modes_and_mtimes(daemon, tmp_path):
+    sandbox = daemon.cli("sandbox", "create", "--image", FAST_IMAGE).stdout.decode().strip()
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(5 * 1024 * 1024 + 3))  # larger than one WebSocket message
+    big.chmod(0o750)
+    os.utime(big, (1_000_000_000, 1_000_000_000))
+    tree = tmp_path / "proj"
+    (tree / "src").mkdir(parents=True)
+    (tree / "src" / "run.sh").write_bytes(b"#!/bin/sh\necho run\n")
+    (tree / "src" / "run.sh").chmod(0o755)
+    (tree / "notes.txt").write_bytes(b"notes\n")
+    os.utime(tree / "notes.txt", (1_500_000_000, 1_500_000_000))
+
+    up = daemon.cli("cp", str(big), f"{sandbox}:data/")
     assert up.returncode == 0, up.stderr
-    assert up.stdout.decode().strip() == "/home/sandbox/code/script.py"
-    ran = daemon.cli("exec", "--sandbox", sandbox, "--follow", "--", "python3", "code/script.py")
-    assert ran.stdout == b"hi from cp\n"
-    back = tmp_path / "back.py"
-    down = daemon.cli("cp", f"{sandbox}:/home/sandbox/code/script.py", str(back))
-    assert down.returncode == 0 and back.read_bytes() == local.read_bytes()
+    assert up.stdout.decode().strip() == "/home/sandbox/data/big.bin"
+    for expected in ("/home/sandbox/proj", "/home/sandbox/proj/proj"):  # the second lands inside the first
+        up = daemon.cli("cp", str(tree), f"{sandbox}:proj")
+        assert (up.returncode, up.stdout.decode().strip()) == (0, expected), up.stderr
+
+    back = tmp_path / "back"
+    assert daemon.cli("cp", f"{sandbox}:data/big.bin", str(tmp_path / "big.copy")).returncode == 0
+    assert daemon.cli("cp", f"{sandbox}:proj", str(back)).returncode == 0
+    copy = tmp_path / "big.copy"
+    assert copy.read_bytes() == big.read_bytes()
+    assert (copy.stat().st_mode & 0o777, copy.stat().st_mtime) == (0o750, 1_000_000_000)
+    assert (back / "src" / "run.sh").read_bytes() == b"#!/bin/sh\necho run\n"
+    assert (back / "src" / "run.sh").stat().st_mode & 0o777 == 0o755
+    assert (back / "notes.txt").stat().st_mtime == 1_500_000_000
+    assert (back / "proj" / "notes.txt").read_bytes() == b"notes\n"
+
+    refused = daemon.cli("cp", f"{sandbox}:../../etc/passwd", "-")
+    assert refused.returncode == 2 and refused.stdout == b""
+    assert b"'..' is not allowed" in refused.stderr
 
 
 # As the sandbox user: once the daemon has begun placing an upload's files, atomically
