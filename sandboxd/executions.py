@@ -202,7 +202,8 @@ class ExecutionManager:
         finally:
             ex.unsubscribe_live()
             ex.finished.set()
-            if self.limits.kill_leftovers_on_exit and not ex.request.tty and ex.status in ("success", "failed"):
+            if self.limits.kill_leftovers_on_exit and not (ex.request.tty or ex.request.ephemeral) and ex.status in (
+                    "success", "failed"):  # a one-off sandbox is removed anyway
                 with trio.CancelScope(shield=True), trio.move_on_after(30):
                     await self._signal(ex, "KILL")  # what it left behind (docs/daemon.md, leftovers)
             if self._on_finished is not None:

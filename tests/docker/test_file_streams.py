@@ -87,3 +87,18 @@ async def test_paths_with_dot_dot_or_control_characters_are_refused_both_ways(ta
     with pytest.raises(SandboxdError) as info:
         await files.upload_stream(engine, sandbox, name, _chunks(b"x"), user=None, limits=LIMITS, size=1)
     assert info.value.code == "BAD_REQUEST"
+
+
+async def test_a_short_body_or_a_bad_archive_fails_cleanly_and_writes_nothing(target):
+    engine, sandbox = target
+    with pytest.raises(SandboxdError) as info:  # a plain error, not an exception group
+        await files.upload_stream(engine, sandbox, "short.bin", _chunks(b"12345"), user=None, limits=LIMITS, size=10)
+    assert info.value.code == "BAD_REQUEST" and "after 5 of the announced 10 bytes" in info.value.message
+    with pytest.raises(SandboxdError) as info:
+        await files.upload_stream(engine, sandbox, "dir", _chunks(b"not a tar" * 100), user=None, limits=LIMITS,
+                                  archive=True)
+    assert info.value.code == "BAD_REQUEST" and "not a tar archive" in info.value.message
+    async with files.open_download(engine, sandbox, ".", user=None, max_bytes=1 << 20) as got:
+        listing = b"".join([c async for c in got.chunks()])
+    with tarfile.open(fileobj=io.BytesIO(listing)) as tar:
+        assert [m.name for m in tar.getmembers()] == ["."]  # nothing placed, no staging left
