@@ -205,7 +205,7 @@ class ExecutionManager:
             if self.limits.kill_leftovers_on_exit and not (ex.request.tty or ex.request.ephemeral) and ex.status in (
                     "success", "failed"):  # a one-off sandbox is removed anyway
                 with trio.CancelScope(shield=True), trio.move_on_after(30):
-                    await self._signal(ex, "KILL")  # what it left behind (docs/daemon.md, leftovers)
+                    await self.runner.signal(ex, "KILL")  # what it left behind (docs/daemon.md, leftovers)
             if self._on_finished is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(30):
                     try:

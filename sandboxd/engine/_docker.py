@@ -14,8 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import OrderedDict
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import docker
 import docker.errors
@@ -26,6 +25,10 @@ from ..config import DockerConfig, EngineConfig
 from ..errors import DockerError, EngineUnavailable, NotFound, SandboxdError, SandboxStopped
 from ..plugin_types import RunResult, SandboxOptions
 from ._cgroup import SandboxCgroup
+from ._images import ImageProbing
+from ._labels import LABEL_INSTANCE as LABEL_INSTANCE
+from ._labels import LABEL_MANAGED as LABEL_MANAGED
+from ._labels import LABEL_PROBE as LABEL_PROBE
 from ._demux import STDERR, STDOUT, FrameParser
 from ._stream import client_ssl_context, connect_engine, default_engine_url, open_exec_stream
 
@@ -33,11 +36,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Label keys that mark a container as a sandboxd sandbox.
-LABEL_MANAGED = "org.sandboxd.managed"
-LABEL_INSTANCE = "org.sandboxd.instance"
-#: Marks a never-started container the daemon reads an image's files from.
-LABEL_PROBE = "org.sandboxd.probe"
 
 #: Environment variable set on every execution so its process tree can be found again:
 #: Docker has no API to signal an exec (moby #35703).
@@ -60,7 +58,7 @@ echo "$n"
 """
 
 
-class DockerEngine:
+class DockerEngine(ImageProbing):
     """What sandboxd needs of the Docker Engine API, as trio-friendly methods."""
 
     def __init__(
@@ -231,47 +229,8 @@ class DockerEngine:
             raise
         return cid
 
-    @asynccontextmanager
-    async def open_image_probe(self, image: str) -> AsyncIterator[Callable[[str, int], Awaitable[bytes | None]]]:
-        """A never-started container of ``image``; yield ``read(path, limit)``.
-
-        ``read`` returns the first ``limit`` bytes of the engine's tar of ``path`` (None
-        if missing). Reading as root is safe here: nothing in the container ever ran.
-        The container carries :data:`LABEL_PROBE` and is removed on exit.
-        """
-        created = await self._call(
-            "container create", "create_container", image, command=["true"], network_disabled=True,
-            labels={LABEL_MANAGED: "true", LABEL_INSTANCE: self.config.instance, LABEL_PROBE: "true"},
-        )
-        cid = created["Id"]
-
-        def read_tar(path: str, limit: int) -> bytes:
-            assert self._client is not None
-            stream, _ = self._client.get_archive(cid, path, chunk_size=min(limit, 65536))
-            buf = bytearray()
-            for chunk in stream:
-                buf += chunk
-                if len(buf) >= limit:
-                    break
-            return bytes(buf[:limit])
-
-        async def read(path: str, limit: int) -> bytes | None:
-            try:
-                return await self._call("archive get", read_tar, path, limit)
-            except NotFound:
-                return None
-
-        try:
-            yield read
-        finally:
-            with trio.CancelScope(shield=True):
-                await self.remove_container(cid)
-
     async def inspect_container(self, container_id: str) -> dict[str, Any]:
         return await self._call("container inspect", "inspect_container", container_id)
-
-    async def inspect_image(self, image: str) -> dict[str, Any]:
-        return await self._call("image inspect", "inspect_image", image)
 
     async def list_sandboxes(self) -> list[dict[str, Any]]:
         return await self._call(
