@@ -123,7 +123,7 @@ def test_logs_and_ps_commands(daemon):
     assert newest["command"] == ["sh", "-c", "printf out; printf err >&2"] and newest["status"] == "success"
     logs = daemon.cli("logs", newest["executionId"])
     assert (logs.returncode, logs.stdout, logs.stderr) == (0, b"out", b"err")
-    tail = daemon.cli("logs", "--since", "1", "--follow", newest["executionId"])
+    tail = daemon.cli("logs", "--since-offset", "1", "--follow", newest["executionId"])
     assert (tail.returncode, tail.stdout, tail.stderr) == (0, b"ut", b"rr")
     human = daemon.cli("ps").stdout.decode()
     assert newest["executionId"] in human and "success" in human

@@ -99,7 +99,7 @@ async def test_output_cap_stops_the_command_and_marks_it_truncated(make_daemon):
     # the CLI prints the warning, once, on stderr
     result = await trio.to_thread.run_sync(lambda: daemon.cli("exec", "--image", FAST_IMAGE, "-f", "--", "yes"))
     assert (result.returncode, len(result.stdout)) == (143, 1048576)
-    assert result.stderr == b"sandboxd: warning: output passed 1048576 bytes; the command is stopped (OUTPUT_TRUNCATED)\n"
+    assert result.stderr == f"sandboxd: warning: {warnings[0]['message']} (OUTPUT_TRUNCATED)\n".encode()
 
 
 async def test_concurrent_executions_per_sandbox_are_limited(make_daemon):
