@@ -1,20 +1,16 @@
-"""The ``sandboxd`` command: one module per noun, errors mapped to exit codes here."""
+"""The ``sandboxd`` command: one module per noun; errors map to exit codes in ``_run``."""
 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Optional, TypeVar
+from typing import Optional, TypeVar
 
-import trio
 import typer
 
 from .. import __version__
-from ..config import ConfigError
-from ..errors import SandboxdError
-from ..sdk._errors import collapse_groups
-from ._errors import ExitCode
 from ._options import JsonOpt, TokenOpt, UrlOpt, use_daemon
 from ._output import out
+from ._run import run_async as run_async
 
 HELP = """Run untrusted code in Docker sandboxes and watch it run, live.
 
@@ -49,21 +45,6 @@ def _root(
 ) -> None:
     out.json_mode = json_output
     use_daemon(url, token)
-
-
-def run_async(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run ``fn`` under trio; map sandboxd errors to a one-line message and exit code."""
-    try:
-        with collapse_groups():
-            return trio.run(fn, *args)
-    except SandboxdError as exc:
-        out.error(exc.message)
-        raise typer.Exit(exc.exit_code) from None
-    except ConfigError as exc:
-        out.error(str(exc))
-        raise typer.Exit(ExitCode.USAGE) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
 
 
 from . import config as _config  # noqa: E402

@@ -14,3 +14,5 @@ class ExitCode(IntEnum):
     TIMEOUT = 124
     #: ``docker exec`` 's "the daemon failed": the daemon, the engine or the sandbox failed.
     DAEMON = 125
+    #: Interrupted (Ctrl-C): 128 + SIGINT.
+    INTERRUPTED = 130

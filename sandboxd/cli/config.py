@@ -8,9 +8,8 @@ import json
 import typer
 
 from ..config import ConfigError, find_config
-from ._errors import ExitCode
 from ._options import ConfigOpt
-from ._output import out
+from ._run import fail
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect the daemon's configuration.")
 
@@ -28,8 +27,7 @@ def show(config: ConfigOpt = None) -> None:
         cfg = find_config(config)
         load_plugins(cfg)
     except ConfigError as exc:
-        out.error(str(exc))
-        raise typer.Exit(ExitCode.USAGE) from None
+        raise fail(exc) from None
     typer.echo(json.dumps(_redact(dataclasses.asdict(cfg)), indent=2))
 
 

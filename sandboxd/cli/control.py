@@ -10,6 +10,7 @@ import typer
 from ._errors import ExitCode
 from ._options import client_command
 from ._output import out
+from ._run import run_async
 
 if TYPE_CHECKING:
     from ..sdk import AsyncClient, AsyncExecution
@@ -29,7 +30,6 @@ def kill(
     ),
 ) -> None:
     """Send a signal to a running execution (default KILL) and print its id."""
-    from . import run_async
 
     sig: str | int = int(signal) if signal.isdigit() else signal
 
@@ -59,7 +59,6 @@ def wait(
     Like `exec --follow` without the output: 124 if it timed out, 125 if the daemon or
     the sandbox failed.
     """
-    from . import run_async
     from .exec import _exit_status, print_warnings
 
     async def go() -> int:

@@ -14,6 +14,7 @@ import typer
 from ._errors import ExitCode
 from ._options import UrlOpt
 from ._output import out
+from ._run import run_async
 
 
 def cp(
@@ -29,7 +30,6 @@ def cp(
     directory. Modes and modification times are kept. A directory copied to '-' is
     written as a tar stream.
     """
-    from . import run_async
 
     src_remote, dst_remote = _split(source), _split(destination)
     if (src_remote is None) == (dst_remote is None):

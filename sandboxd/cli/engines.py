@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from ._options import UrlOpt
 from ._output import out
+from ._run import run_async
 
 
 def engines(url: UrlOpt = None) -> None:
     """List the daemon's Docker engines with their state and load."""
-    from . import run_async
 
     async def go() -> None:
         from ..sdk import AsyncClient
@@ -29,7 +29,6 @@ def engines(url: UrlOpt = None) -> None:
 
 def images(url: UrlOpt = None) -> None:
     """List the images on the daemon's engines, and which engines have each."""
-    from . import run_async
 
     async def go() -> None:
         from ..sdk import AsyncClient

@@ -13,6 +13,7 @@ from ._errors import ExitCode
 from ._interrupts import forwarding_interrupts
 from ._options import client_command
 from ._output import out
+from ._run import run_async
 
 if TYPE_CHECKING:
     from ..sdk import ExecutionResult
@@ -50,7 +51,6 @@ def exec_command(
     the daemon or the sandbox failed). Ctrl-C sends SIGINT to the command; a second one
     stops it.
     """
-    from . import run_async
 
     command = list(args)
     if sandbox is None and image is None and command:

@@ -12,6 +12,7 @@ import typer
 from ._errors import ExitCode
 from ._options import client_command
 from ._output import out
+from ._run import run_async
 
 STATUSES = ("running", "success", "failed", "timeout", "killed", "error", "interrupted")
 
@@ -32,7 +33,6 @@ def logs(
 
     With --follow, exit with the command's status once it ends, like `exec --follow`.
     """
-    from . import run_async
     from .exec import _exit_status, _write_output
 
     try:
@@ -110,7 +110,6 @@ def ps(
         None, "--status", metavar="STATUS", help=f"Only executions with this status: {', '.join(STATUSES)}."),
 ) -> None:
     """List executions, newest first: status, exit code, duration, command."""
-    from . import run_async
 
     if status is not None and status not in STATUSES:
         out.error(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import typer
-
 from ..config import ConfigError, find_config
 from ..plugins import load_plugins
-from ._errors import ExitCode
 from ._options import ConfigOpt
 from ._output import out
+from ._run import fail
 
 
 def plugins(config: ConfigOpt = None) -> None:
@@ -18,8 +16,7 @@ def plugins(config: ConfigOpt = None) -> None:
     try:
         loaded = load_plugins(find_config(config))
     except ConfigError as exc:
-        out.error(str(exc))
-        raise typer.Exit(ExitCode.USAGE) from None
+        raise fail(exc) from None
     rows = [
         {"name": p.name, "enabled": "yes" if p.enabled else "no", "source": p.source,
          "hooks": ", ".join(h.removeprefix("sandboxd_") for h in p.hooks)}

@@ -9,8 +9,10 @@ from typing import List, Optional
 
 import typer
 
+from ._errors import ExitCode
 from ._options import client_command
 from ._output import out
+from ._run import run_async
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Create, list and remove sandboxes.")
 
@@ -36,19 +38,18 @@ def create(
         [], "--engine-label", metavar="K=V", show_default=False, help="A label the engine must have (repeatable)."),
 ) -> None:
     """Create a sandbox and print its id."""
-    from . import run_async
 
     try:
         memory_bytes = None if memory is None else parse_size(memory)
     except ValueError as exc:
         out.error(f"--memory: {exc}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.USAGE) from None
     labels: dict[str, str] = {}
     for item in label:
         key, sep, value = item.partition("=")
         if not sep:
             out.error(f"--label wants K=V, got {item!r}")
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.USAGE)
         labels[key] = value
     placement: dict[str, object] = {"engine": engine} if engine else {}
     if engine_label:
@@ -70,7 +71,6 @@ def create(
 @client_command
 def ls() -> None:
     """List the sandboxes you may see (an admin sees everyone's): id, image, age, owner, labels."""
-    from . import run_async
 
     async def go() -> None:
         from ..sdk import AsyncClient
@@ -95,7 +95,6 @@ def ls() -> None:
 @client_command
 def inspect(sandbox_id: str = typer.Argument(..., metavar="SANDBOX", help="Sandbox id.")) -> None:
     """Show a sandbox: image, owner, labels, limits, TTL, running executions (JSON)."""
-    from . import run_async
 
     async def go() -> None:
         from ..sdk import AsyncClient
@@ -112,7 +111,6 @@ def inspect(sandbox_id: str = typer.Argument(..., metavar="SANDBOX", help="Sandb
 def rm(ids: List[str] = typer.Argument(
         ..., metavar="SANDBOX...", help="Sandbox ids (unique prefixes of 12 or more characters work).")) -> None:
     """Remove sandboxes (running executions in them are stopped)."""
-    from . import run_async
 
     async def go() -> None:
         from ..sdk import AsyncClient

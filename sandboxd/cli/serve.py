@@ -11,6 +11,7 @@ from ..config import ConfigError, find_config
 from ._errors import ExitCode
 from ._options import ConfigOpt
 from ._output import out
+from ._run import fail
 
 
 class LogLevel(str, Enum):
@@ -48,8 +49,7 @@ def serve(
     try:
         cfg = find_config(config)
     except ConfigError as exc:
-        out.error(str(exc))
-        raise typer.Exit(ExitCode.USAGE) from None
+        raise fail(exc) from None
     if host is not None:
         cfg = cfg.replace("server", host=host)
     if port is not None:
@@ -57,8 +57,7 @@ def serve(
     try:
         plugins = load_plugins(cfg)
     except ConfigError as exc:
-        out.error(str(exc))
-        raise typer.Exit(ExitCode.USAGE) from None
+        raise fail(exc) from None
     if not plugins.auth_required and not _is_loopback(cfg.server.host) and not insecure:
         out.error(
             f"refusing to listen on {cfg.server.host} with no authentication plugin enabled: anyone who "
