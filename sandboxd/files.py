@@ -47,6 +47,7 @@ from .downloads import open_download as open_download
 from .downloads import workdir_of as workdir_of
 from .engine import STDERR, STDOUT, DockerEngine, ExecStream, FrameParser
 from .errors import BadRequest, DockerError, LimitExceeded, QuotaExceeded, SandboxdError
+from .protocol.transfers import parse_mode as parse_mode
 from .tarstream import END_OF_ARCHIVE, TarRewriter, check_name, header, padding
 
 #: In the helper's staging directory: the upload itself, and the commit marker.
@@ -161,18 +162,6 @@ def _content(spec: dict[str, Any], path: str, where: str) -> bytes:
     if encoding in (None, "utf-8"):
         return str(spec["content"]).encode("utf-8")
     raise BadRequest(f"{where}: {path}: encoding must be 'base64' or absent")
-
-
-def parse_mode(raw: Any, where: str) -> int:
-    """A permission mode given as an octal string (``"755"``) or a number."""
-    if isinstance(raw, str):
-        try:
-            raw = int(raw, 8)
-        except ValueError:
-            raise BadRequest(f"{where}: mode must be octal like '755' or a number") from None
-    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= 0o777:
-        raise BadRequest(f"{where}: mode must be between 0 and 0o777")
-    return raw
 
 
 def relative_path(path: Any, workdir: str, where: str) -> str:

@@ -53,16 +53,20 @@ class DownloadStart:
     ref: Ref = None
 
 
-def _mode(f: Any) -> int:
-    raw = f.obj().get("mode", 0o644)
+def parse_mode(raw: Any, where: str) -> int:
+    """A permission mode given as an octal string (``"755"``) or a number."""
     if isinstance(raw, str):
         try:
             raw = int(raw, 8)
         except ValueError:
-            raise BadRequest(f"{f.event}: field 'mode' must be octal like '755' or a number") from None
+            raise BadRequest(f"{where}: mode must be octal like '755' or a number") from None
     if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= 0o777:
-        raise BadRequest(f"{f.event}: field 'mode' must be between 0 and 0o777")
+        raise BadRequest(f"{where}: mode must be between 0 and 0o777")
     return raw
+
+
+def _mode(f: Any) -> int:
+    return parse_mode(f.obj().get("mode", 0o644), f.event)
 
 
 def _size(f: Any) -> int | None:
