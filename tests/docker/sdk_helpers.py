@@ -18,7 +18,7 @@ import trio
 
 import sandboxd.sdk as sdk
 
-DEADLINE = 60.0
+DEADLINE = 120.0
 FLAVOURS = ["sync", "asyncio", "trio"]
 
 
