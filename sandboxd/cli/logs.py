@@ -33,7 +33,7 @@ def logs(
 
     With --follow, exit with the command's status once it ends, like `exec --follow`.
     """
-    from .exec import _exit_status, _write_output
+    from .exec import _exit_status, _write_output, print_warnings
 
     try:
         not_before = None if since is None else parse_since(since, time.time())
@@ -49,6 +49,7 @@ def logs(
                 execution_id, since={"stdout": since_offset, "stderr": since_offset}, follow=follow,
                 capture=False, on_output=lambda c: _write_output(c.stream, c.data))
             result = await replay.wait()
+        print_warnings(replay)
         return _exit_status(result) if follow else ExitCode.OK
 
     async def go_since(not_before: float) -> int:
@@ -68,6 +69,8 @@ def logs(
                     continue
                 if ev.name == "execution-output" and data.get("timestamp", 0) >= not_before:
                     _write_output(data["type"], output_bytes(data))
+                elif ev.name == "warning":
+                    out.error(f"warning: {data.get('message')} ({data.get('code')})")
                 elif ev.name == "execution-complete":
                     result = ExecutionResult(
                         execution_id, data.get("containerId", ""), data.get("status", ""), data.get("exitCode"),

@@ -100,6 +100,8 @@ async def test_output_cap_stops_the_command_and_marks_it_truncated(make_daemon):
     result = await trio.to_thread.run_sync(lambda: daemon.cli("exec", "--image", FAST_IMAGE, "-f", "--", "yes"))
     assert (result.returncode, len(result.stdout)) == (143, 1048576)
     assert result.stderr == f"sandboxd: warning: {warnings[0]['message']} (OUTPUT_TRUNCATED)\n".encode()
+    replayed = await trio.to_thread.run_sync(lambda: daemon.cli("logs", accepted["executionId"]))
+    assert (len(replayed.stdout), replayed.stderr) == (1048576, result.stderr)
 
 
 async def test_concurrent_executions_per_sandbox_are_limited(make_daemon):
