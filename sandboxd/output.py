@@ -4,7 +4,9 @@ Docker hands us writes cut anywhere, including inside a multi-byte UTF-8 charact
 :class:`StreamDecoder` keeps an incomplete trailing character (at most 3 bytes) until
 the rest arrives, so text always arrives whole. A chunk that is not valid UTF-8 is sent
 as base64 instead, never with replacement characters, so clients can always rebuild
-the exact bytes. ``seq`` is the byte offset of a chunk in its stream: a client knows
+the exact bytes. So is a chunk that is mostly control bytes (see :func:`control_heavy`):
+JSON escapes each as ``\\u00XX``, six bytes for one, where base64 costs 4/3 of every
+byte. ``seq`` is the byte offset of a chunk in its stream: a client knows
 what it has, and a later resume can say where to start.
 """
 
@@ -12,6 +14,22 @@ from __future__ import annotations
 
 import base64
 from typing import NamedTuple
+
+
+#: C0 control bytes that JSON must escape as ``\u00XX``; tab, line feed, carriage return
+#: (short escapes, and in every text) and escape (terminal colours) are not counted.
+CONTROL_BYTES = bytes(b for b in range(0x20) if b not in (0x09, 0x0A, 0x0D, 0x1B))
+#: How much of a chunk :func:`control_heavy` looks at: its first bytes.
+CONTROL_SAMPLE = 4096
+
+
+def control_heavy(body: bytes | bytearray | memoryview) -> bool:
+    """True when more than 1/16 of the chunk's first :data:`CONTROL_SAMPLE` bytes are
+    :data:`CONTROL_BYTES`: such a chunk is smaller, and far cheaper to encode and parse,
+    as base64 than as JSON text."""
+    sample = bytes(body[:CONTROL_SAMPLE])
+    controls = len(sample) - len(sample.translate(None, CONTROL_BYTES))
+    return controls * 16 > len(sample)
 
 
 class Chunk(NamedTuple):
@@ -58,6 +76,8 @@ class StreamDecoder:
             return None
         body = buf[:cut] if cut != len(buf) else buf
         seq = self.offset - len(self._pending) - cut
+        if control_heavy(body):
+            return Chunk(base64.b64encode(body).decode("ascii"), True, seq, cut)
         try:
             text = str(body, "utf-8")
         except UnicodeDecodeError:

@@ -53,6 +53,14 @@ async def test_invalid_utf8_arrives_as_base64_of_the_exact_bytes(client, sandbox
     assert bytes(seen.stdout) == b"ok\xff\xfe\x00end"
 
 
+async def test_nul_heavy_output_arrives_as_base64_chunks_of_the_exact_bytes(client, sandbox):
+    # Valid UTF-8, but mostly control bytes: base64 (4/3 the size) instead of \u0000 (6x).
+    seen = await run(client, sandbox, ["sh", "-c", "head -c 1000000 /dev/zero; printf 'tail\\n'"])
+    outputs = [d for n, d in seen.events if n == "execution-output"]
+    assert bytes(seen.stdout) == b"\0" * 1_000_000 + b"tail\n"
+    assert all(d["encoding"] == "base64" for d in outputs if d["seq"] < 1_000_000 - 4096)
+
+
 async def test_two_joined_sessions_each_get_the_output_exactly_once(daemon, client, sandbox):
     async with open_client(daemon.url) as watcher:
         joined = await watcher.call("join-container", {"containerId": sandbox})

@@ -62,3 +62,17 @@ def test_random_bytes_in_random_pieces_round_trip():
     for c in chunks:
         assert c.seq == pos
         pos += c.nbytes
+
+
+def test_a_chunk_with_more_than_a_sixteenth_control_bytes_is_base64():
+    # 4096-byte sample: 256 control bytes is exactly 1/16 (text), 257 is more (base64).
+    at_limit = b"\x00" * 256 + b"a" * (4096 - 256)
+    over = b"\x01" * 257 + b"a" * (4096 - 257)
+    assert [(c.data, c.binary) for c in decode_all([at_limit])] == [(at_limit.decode(), False)]
+    [chunk] = decode_all([over])
+    assert chunk.binary and chunk_bytes(chunk.data, True) == over
+    # Only the first 4096 bytes are sampled; tab, newline, CR and ESC never count.
+    assert not decode_all([b"a" * 4096 + b"\x00" * 4096])[0].binary
+    assert not decode_all([b"\t\n\r\x1b" * 100])[0].binary
+    nuls = decode_all([b"\x00" * 10])
+    assert nuls[0].binary and chunk_bytes(nuls[0].data, True) == b"\x00" * 10
