@@ -65,6 +65,8 @@ class Server:
             self._connections = connections
             await connections.start(self.socketio.run)
             connections.start_soon(self.credentials.watch)
+            if self.config.ping_interval_seconds > 0:
+                connections.start_soon(self._keepalive)
             with trio.CancelScope() as accept_scope:
                 self._accept_scope = accept_scope
                 task_status.started(ports[0])
@@ -200,8 +202,6 @@ class Server:
                     await ws.aclose(code, reason)
                 nursery.cancel_scope.cancel()  # the session, and its output, end here
 
-            if self.config.ping_interval_seconds > 0:
-                nursery.start_soon(self._keepalive, ws)
             try:
                 with self.credentials.holding(request.for_plugins(), principal, close):
                     await Session(self.hub, send, receive, request.peer, principal).run()
@@ -213,20 +213,31 @@ class Server:
                 nursery.cancel_scope.cancel()
 
 
-    async def _keepalive(self, ws: trio_websocket.WebSocketConnection) -> None:
-        """Ping forever; a peer that stops answering (a half-open TCP connection, a
-        suspended laptop) is disconnected, so its session does not linger."""
-        while True:
-            await trio.sleep(self.config.ping_interval_seconds)
-            with trio.move_on_after(self.config.ping_timeout_seconds) as waited:
-                try:
+    async def _keepalive(self) -> None:
+        """One daemon-wide pinger (an idle session costs no task of its own): every
+        interval, ping each WebSocket not already waiting for a pong; a peer that stops
+        answering (a half-open TCP connection, a suspended laptop) is disconnected, so its
+        session does not linger."""
+        waiting: set[trio_websocket.WebSocketConnection] = set()
+
+        async def ping(ws: trio_websocket.WebSocketConnection) -> None:
+            try:
+                with trio.move_on_after(self.config.ping_timeout_seconds) as waited:
                     await ws.ping()
-                except trio_websocket.ConnectionClosed:
-                    return
-            if waited.cancelled_caught:
-                log.info("a client stopped answering pings; closing its session")
-                await ws.aclose(1011, "ping timeout")
-                return
+                if waited.cancelled_caught:
+                    log.info("a client stopped answering pings; closing its session")
+                    await ws.aclose(1011, "ping timeout")
+            except trio_websocket.ConnectionClosed:
+                pass
+            finally:
+                waiting.discard(ws)
+
+        async with trio.open_nursery() as pings:
+            while True:
+                await trio.sleep(self.config.ping_interval_seconds)
+                for ws in self._websockets - waiting:
+                    waiting.add(ws)
+                    pings.start_soon(ping, ws)
 
 
 def _peer(stream: trio.SocketStream) -> str:
