@@ -7,8 +7,9 @@ For each daemon (this tree, and optionally an older tree with --before DIR, e.g.
   /proc/PID/stat around each run, scaled from --mib), for binary frames of text, JSON
   frames of text and JSON frames of NUL bytes; the stream's throughput ratio to the raw
   Engine API measured in the same round;
-- the daemon's peak RSS (VmHWM) after streaming, its fresh RSS after start-up, and its
-  RSS per idle WebSocket client (--idle clients connected, nothing sent);
+- the daemon's peak RSS (VmHWM) after streaming; on freshly started daemons (one per
+  round), the RSS after start-up and the RSS growth per idle WebSocket client (--idle
+  clients connected, nothing sent);
 - `sandboxd exec` (the Python CLI, binary frames) against `docker exec` piped to
   /dev/null, as a wall-time ratio.
 
@@ -119,6 +120,16 @@ async def main(args: argparse.Namespace) -> None:
     trees = [("after", Path(__file__).resolve().parents[1])]
     if args.before:
         trees.insert(0, ("before", Path(args.before).resolve()))
+    fresh: dict[str, list[float]] = {}
+    idle: dict[str, list[float]] = {}
+    for r in range(args.rounds):  # on fresh daemons: a heap grown by streaming would hide idle clients
+        for label, tree in trees if r % 2 == 0 else trees[::-1]:
+            d = Daemon(label, tree)
+            try:
+                fresh.setdefault(label, []).append(d.fresh_rss / 1024)
+                idle.setdefault(label, []).append(await idle_rss_per_client(d, args.idle))
+            finally:
+                d.stop()
     daemons = [Daemon(label, tree) for label, tree in trees]
     api = docker.APIClient(version="auto")
     size = args.mib * 1024 * 1024
@@ -155,7 +166,6 @@ async def main(args: argparse.Namespace) -> None:
                         ratio.setdefault((d.label, name), []).append(t_raw / t1)
                         peak.setdefault((d.label, mode), []).append(d.status("VmHWM") / 1024)
                 print(f"  round {r + 1} done", file=sys.stderr)
-            idle = {d.label: await idle_rss_per_client(d, args.idle) for d in daemons}
             cli = await exec_ratio(daemons[-1], cid, api, args.rounds)
             for d in daemons[:-1]:
                 async with open_client(d.url) as c:
@@ -174,9 +184,9 @@ async def main(args: argparse.Namespace) -> None:
         print(f"| {name}, throughput ratio to raw | {' | '.join('×' + spread(ratio[(lb, name)]) for lb in labels)} |")
     for mode in ("binary", "json"):
         print(f"| peak RSS streaming, {mode} (MiB) | {' | '.join(spread(peak[(lb, mode)], '{:.1f}') for lb in labels)} |")
-    print(f"| fresh `serve` RSS (MiB) | {' | '.join(f'{d.fresh_rss / 1024:.1f}' for d in daemons)} |")
+    print(f"| fresh `serve` RSS (MiB) | {' | '.join(spread(fresh[lb], '{:.1f}') for lb in labels)} |")
     print(f"| RSS per idle WebSocket client, {args.idle} clients (KiB) | "
-          f"{' | '.join(f'{idle[lb]:.1f}' for lb in labels)} |")
+          f"{' | '.join(spread(idle[lb], '{:.1f}') for lb in labels)} |")
     print(f"| `sandboxd exec` vs `docker exec > /dev/null`, {args.mib} MiB text, wall ratio | "
           f"{' | '.join('–' for _ in labels[:-1])}{' | ' if len(labels) > 1 else ''}×{spread(cli)} |")
 
