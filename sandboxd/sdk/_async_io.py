@@ -327,15 +327,19 @@ class AsyncConnection:
         return c.result()
 
     async def aclose(self) -> None:
-        if self._stream is not None and self.core.wire is not None:
-            self.core.wire.close()
-            try:
-                await self._flush_raw(self.core.wire.data_to_send())
-            except (OSError, DaemonUnavailable):
-                pass
-        self.core.closed = True
-        await self._drop()
-
-    async def _flush_raw(self, data: bytes) -> None:
-        if self._stream is not None and data:
-            await self._stream.send_all(data)
+        """Close cleanly: a close frame, then wait (up to 1 s) for the daemon to hang up, so
+        unread bytes do not turn our close into a reset. Idempotent."""
+        stream = self._stream
+        try:
+            if stream is not None and self.core.wire is not None:
+                self.core.wire.close()
+                try:
+                    async with self._backend().timeout(1.0):
+                        await stream.send_all(self.core.wire.data_to_send())
+                        while not self._reading and await stream.receive_some():
+                            pass
+                except (OSError, TimeoutError, DaemonUnavailable):
+                    pass
+        finally:
+            self.core.closed = True
+            await self._drop()

@@ -154,10 +154,15 @@ class SyncConnection:
         return c.result()
 
     def close(self) -> None:
+        """Close cleanly: a close frame, then wait (up to 1 s) for the daemon to hang up, so
+        unread bytes do not turn our close into a reset. Idempotent."""
         if self._sock is not None and self.core.wire is not None:
             self.core.wire.close()
             try:
+                self._sock.settimeout(1.0)
                 self._sock.sendall(self.core.wire.data_to_send())
+                while self._sock.recv(_RECV):
+                    pass
             except OSError:
                 pass
         self.core.closed = True
