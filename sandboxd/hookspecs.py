@@ -85,12 +85,28 @@ def sandboxd_reload(force: bool) -> bool | None:
 
 @hookspec
 def sandboxd_session_opened(session_id: str, principal: Principal, peer: str) -> None:
-    """A WebSocket session started (after authentication). Return value ignored."""
+    """A client session started (after authentication), on any front end.
+
+    Called once per session, before its first message is handled. May be async.
+
+    :param session_id: the session's id (``s1``, ...), as later hooks and logs name it.
+    :param principal: who authenticated (``ANONYMOUS`` without an auth plugin).
+    :param peer: the client's address, ``host:port``.
+    :returns: nothing; the value is ignored. A failure is logged, never refuses the session.
+    """
 
 
 @hookspec
 def sandboxd_session_closed(session_id: str, principal: Principal) -> None:
-    """A WebSocket session ended, for whatever reason. Return value ignored."""
+    """A client session ended, for whatever reason (its executions go on).
+
+    Called once per session that was opened, even when the daemon shuts down. May be
+    async; it has a few seconds.
+
+    :param session_id: the id :func:`sandboxd_session_opened` was given.
+    :param principal: who the session belonged to.
+    :returns: nothing; the value is ignored. A failure is logged.
+    """
 
 
 @hookspec
@@ -99,7 +115,8 @@ def sandboxd_authorize(principal: Principal, action: str, sandbox: SandboxInfo |
 
     Called before every ``create`` (``sandbox`` is None), and before ``view`` (listing;
     a denied sandbox is left out of the list silently), ``join``, ``execute``,
-    ``stdin``, ``kill``, ``upload`` and ``remove`` on an existing sandbox.
+    ``stdin``, ``kill``, ``upload``, ``download`` (reading a file out of it) and
+    ``remove`` on an existing sandbox. May be async.
 
     :param principal: who asks.
     :param action: one of the names above.
@@ -117,6 +134,11 @@ def sandboxd_validate_command(
 ) -> str | None:
     """Check a command before it is created in the engine.
 
+    Called for every ``execute-command``, after authorization, before files are
+    uploaded. May be async.
+
+    :param principal: who asks.
+    :param sandbox: where it would run.
     :param command: the argv that would run.
     :param env: the environment the request adds.
     :param workdir: the working directory asked for, or None.
@@ -129,8 +151,12 @@ def sandboxd_validate_command(
 def sandboxd_sandbox_options(principal: Principal, options: SandboxOptions) -> SandboxOptions | None:
     """Adjust a sandbox about to be created (image, memory, CPU, pids, read-only root).
 
-    Implementations are called in turn, each seeing the previous one's result.
+    Called before every sandbox is created (one-off ones too). Implementations are
+    called in turn, each seeing the previous one's result. May be async.
 
+    :param principal: who asks for the sandbox.
+    :param options: the options so far: config defaults, the request's lower limits,
+        earlier plugins' changes.
     :returns: a changed copy (``options.replace(...)``), or ``None`` to keep it. The
         daemon then clamps the result to the config: a plugin can only tighten limits.
         Raise :class:`sandboxd.errors.Forbidden` to refuse an image.
@@ -166,8 +192,14 @@ def sandboxd_place_sandbox(
 def sandboxd_execution_limits(principal: Principal, limits: ExecutionLimits) -> ExecutionLimits | None:
     """Adjust an execution's limits (timeout, output cap, concurrency).
 
-    Called in turn like :func:`sandboxd_sandbox_options`; the result is clamped to what
-    the config and the request allow.
+    Called before every execution is created, in turn like
+    :func:`sandboxd_sandbox_options`. May be async.
+
+    :param principal: who starts the execution.
+    :param limits: the limits so far: config defaults, the request's timeout, earlier
+        plugins' changes.
+    :returns: a changed copy (``limits.replace(...)``), or ``None`` to keep it. The
+        result is clamped to what the config and the request allow.
     """
 
 
@@ -176,19 +208,33 @@ def sandboxd_execution_limits(principal: Principal, limits: ExecutionLimits) -> 
 
 @hookspec
 def sandboxd_execution_started(execution: ExecutionInfo) -> None:
-    """An execution started. Return value ignored; exceptions are logged."""
+    """An execution started.
+
+    Called once the command runs and its starter was told its id. May be async; output
+    flows meanwhile.
+
+    :param execution: the execution (``status`` is not set yet); its ``send_event``
+        reaches the clients following it.
+    :returns: nothing; the value is ignored. A failure is logged, never stops the command.
+    """
 
 
 @hookspec
 def sandboxd_execution_finished(execution: ExecutionInfo) -> None:
-    """An execution ended; ``execution.status`` and friends are set.
+    """An execution ended.
 
     Called once ``execution-complete`` is on its way to the watchers (queued for the
-    session that started the execution; written for the others). ``execution.run_in_sandbox``
-    and ``execution.send_event`` are available for follow-up work (such as a git commit).
-    Events sent here are not ordered with ``execution-complete``: the starting session may
-    get them just before or just after it. Clients that want them keep reading after it.
-    Return value ignored; exceptions are logged, never change the execution's status.
+    session that started the execution; written for the others), before a one-off
+    sandbox is removed. May be async, with its own deadline
+    (``finished_hook_timeout_seconds``). Events sent here are not ordered with
+    ``execution-complete``: the starting session may get them just before or just after
+    it. Clients that want them keep reading after it.
+
+    :param execution: the execution, with ``status``, ``exit_code``, ``duration_ms``,
+        ``truncated`` and ``bytes_out`` set; ``run_in_sandbox`` and ``send_event`` are
+        there for follow-up work (such as a git commit).
+    :returns: nothing; the value is ignored. A failure is logged and never changes the
+        execution's status.
     """
 
 

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 import pluggy
 import trio
+from pluggy import HookCaller
 
 from . import hookspecs
 from .config import Config, ConfigError, LimitsConfig, PluginsConfig, SandboxConfig
@@ -25,6 +26,7 @@ from .placement import narrow
 from .plugin_types import (
     Deny,
     EngineLoad,
+    ExecutionInfo,
     ExecutionLimits,
     HTTPRequest,
     Placement,
@@ -68,30 +70,45 @@ class Plugins:
 
     # --- calling --------------------------------------------------------------------
 
-    async def _each(self, hook_name: str, **kwargs: Any) -> Iterable[tuple[str, Any]]:
+    async def _each(self, hook: HookCaller, **kwargs: Any) -> Iterable[tuple[str, Any]]:
         """Call every implementation in pluggy's order; yield (plugin name, result)."""
         results = []
-        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
-            results.append(await self._single(impl, hook_name, **kwargs))
+        for impl in reversed(hook.get_hookimpls()):
+            results.append(await self._single(impl, hook.name, **kwargs))
         return results
 
-    async def notify(self, hook_name: str, **kwargs: Any) -> None:
+    async def _notify(self, hook: HookCaller, **kwargs: Any) -> None:
         """Call a notification hook; failures are logged, never raised."""
         try:
-            await self._each(hook_name, **kwargs)
+            await self._each(hook, **kwargs)
         except SandboxdError as exc:
-            log.warning("%s: %s", hook_name, exc.message)
+            log.warning("%s: %s", hook.name, exc.message)
+
+    # --- notifications ------------------------------------------------------------------
+
+    async def session_opened(self, session_id: str, principal: Principal, peer: str) -> None:
+        await self._notify(self.pm.hook.sandboxd_session_opened, session_id=session_id, principal=principal,
+                           peer=peer)
+
+    async def session_closed(self, session_id: str, principal: Principal) -> None:
+        await self._notify(self.pm.hook.sandboxd_session_closed, session_id=session_id, principal=principal)
+
+    async def execution_started(self, execution: ExecutionInfo) -> None:
+        await self._notify(self.pm.hook.sandboxd_execution_started, execution=execution)
+
+    async def execution_finished(self, execution: ExecutionInfo) -> None:
+        await self._notify(self.pm.hook.sandboxd_execution_finished, execution=execution)
 
     # --- the hooks, typed -------------------------------------------------------------
 
     async def check_request(self, request: HTTPRequest) -> Refusal | None:
-        for _, result in await self._each("sandboxd_check_request", request=request):
+        for _, result in await self._each(self.pm.hook.sandboxd_check_request, request=request):
             if isinstance(result, Refusal):
                 return result
         return None
 
     async def authenticate(self, request: HTTPRequest) -> Principal | None:
-        for _, result in await self._each("sandboxd_authenticate", request=request):
+        for _, result in await self._each(self.pm.hook.sandboxd_authenticate, request=request):
             if isinstance(result, Principal):
                 return result
         return None
@@ -110,7 +127,7 @@ class Plugins:
             Forbidden: a plugin denied otherwise.
         """
         for plugin, result in await self._each(
-            "sandboxd_authorize", principal=principal, action=action, sandbox=sandbox
+            self.pm.hook.sandboxd_authorize, principal=principal, action=action, sandbox=sandbox
         ):
             if result is False:
                 result = Deny()
@@ -132,7 +149,7 @@ class Plugins:
         env: dict[str, str], workdir: str | None,
     ) -> None:
         for plugin, result in await self._each(
-            "sandboxd_validate_command", principal=principal, sandbox=sandbox,
+            self.pm.hook.sandboxd_validate_command, principal=principal, sandbox=sandbox,
             command=command, env=env, workdir=workdir,
         ):
             if result:
@@ -140,7 +157,7 @@ class Plugins:
 
     async def sandbox_options(self, principal: Principal, options: SandboxOptions, ceiling: SandboxConfig) -> SandboxOptions:
         """Let plugins adjust ``options`` in turn, then clamp to what they started from."""
-        new = await self._chain("sandboxd_sandbox_options", "options", options, principal=principal)
+        new = await self._chain(self.pm.hook.sandboxd_sandbox_options, "options", options, principal=principal)
         return new.replace(
             memory_bytes=min(new.memory_bytes, options.memory_bytes, ceiling.memory_bytes),
             cpus=min(new.cpus, options.cpus, ceiling.cpus),
@@ -168,17 +185,17 @@ class Plugins:
 
     async def execution_limits(self, principal: Principal, limits: ExecutionLimits, ceiling: LimitsConfig) -> ExecutionLimits:
         """Let plugins adjust ``limits`` in turn, then clamp to what they started from."""
-        new = await self._chain("sandboxd_execution_limits", "limits", limits, principal=principal)
+        new = await self._chain(self.pm.hook.sandboxd_execution_limits, "limits", limits, principal=principal)
         return new.replace(
             timeout_seconds=min(new.timeout_seconds, limits.timeout_seconds),
             max_output_bytes=min(new.max_output_bytes, limits.max_output_bytes, ceiling.max_output_bytes),
             max_concurrent=min(new.max_concurrent, limits.max_concurrent, ceiling.max_executions),
         )
 
-    async def _chain(self, hook_name: str, key: str, value: Any, **kwargs: Any) -> Any:
+    async def _chain(self, hook: HookCaller, key: str, value: Any, **kwargs: Any) -> Any:
         """Each implementation sees the previous one's result; None keeps the value."""
-        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
-            _, result = await self._single(impl, hook_name, **kwargs, **{key: value})
+        for impl in reversed(hook.get_hookimpls()):
+            _, result = await self._single(impl, hook.name, **kwargs, **{key: value})
             if isinstance(result, type(value)):
                 value = result
         return value
@@ -252,7 +269,22 @@ def load_plugins(config: Config, extra: Iterable[tuple[str, object]] = ()) -> Pl
     for name, obj in extra:
         pm.register(obj, name=name)
         infos.append(PluginInfo(name, "<registered>", _hooks_of(pm, name), True))
+    _check_hooks(pm, where)
     return Plugins(pm, infos, pc)
+
+
+def _check_hooks(pm: pluggy.PluginManager, where: str) -> None:
+    """Refuse a plugin that implements a hook sandboxd does not have (a misspelt name
+    would otherwise never be called, and nobody would be told)."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        unknown = sorted(caller.name for caller in pm.get_hookcallers(exc.plugin) or ()
+                         if not caller.has_spec() and any(not i.optionalhook for i in caller.get_hookimpls()))
+        raise ConfigError(
+            f"{where}: plugin {name!r} implements {', '.join(map(repr, unknown)) or 'a hook'}, which sandboxd does not"
+            f" have (hooks: {', '.join(hookspecs.hook_names())})") from None
 
 
 def _hooks_of(pm: pluggy.PluginManager, name: str) -> tuple[str, ...]:

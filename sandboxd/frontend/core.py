@@ -65,7 +65,7 @@ class SessionCore(TransferHandlers, Following):
         plugins = self.ops.plugins
         self.ops.watchers.add(self.watcher)
         log.info("session %s opened from %s as %s", self.id, self.peer, self.principal.user)
-        await plugins.notify("sandboxd_session_opened", session_id=self.id, principal=self.principal, peer=self.peer)
+        await plugins.session_opened(self.id, self.principal, self.peer)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -80,7 +80,7 @@ class SessionCore(TransferHandlers, Following):
             self.close_live()
             log.info("session %s closed", self.id)
             with trio.CancelScope(shield=True), trio.move_on_after(5):
-                await plugins.notify("sandboxd_session_closed", session_id=self.id, principal=self.principal)
+                await plugins.session_closed(self.id, self.principal)
 
     async def notify(self, name: str, data: dict[str, Any], timeout: float = 5.0) -> None:
         """Send from outside the session's own tasks; a gone or stuck client is skipped."""

@@ -132,7 +132,7 @@ class ExecutionOperations(SandboxOperations):
             if not started:
                 with trio.CancelScope(shield=True), trio.move_on_after(30):
                     await self._undo_start(ex, sandbox.id if one_off else None)
-        await self.plugins.notify("sandboxd_execution_started", execution=self.execution_info(ex))
+        await self.plugins.execution_started(self.execution_info(ex))
         return result
 
     async def _undo_start(self, ex: Execution | None, one_off_sandbox: str | None) -> None:
@@ -302,7 +302,7 @@ class ExecutionOperations(SandboxOperations):
         ``sandboxd_execution_finished``, remove a one-off sandbox."""
         if (sandbox := self.sandboxes.get(ex.container_id)) is not None:
             sandbox.last_active = time.monotonic()
-        await self.plugins.notify("sandboxd_execution_finished", execution=self.execution_info(ex))
+        await self.plugins.execution_finished(self.execution_info(ex))
         if ex.request.ephemeral:
             sandbox = self.sandboxes.get(ex.container_id)
             if sandbox is not None:

@@ -137,3 +137,23 @@ def test_disabled_wins_over_star():
                                                      "ownership": {}}}))
     enabled = {p.name for p in plugins.infos if p.enabled}
     assert "ownership" in enabled and "token_auth" not in enabled and "audit_log" not in enabled
+
+
+def test_every_hookspec_documents_when_it_is_called_each_argument_and_its_return():
+    for name in hookspecs.hook_names():
+        fn = getattr(hookspecs, name)
+        doc = inspect.getdoc(fn) or ""
+        for arg in inspect.signature(fn).parameters:
+            assert f":param {arg}:" in doc, f"{name}: no :param {arg}: line"
+        assert ":returns:" in doc, f"{name}: no :returns: line"
+        assert "Called" in doc, f"{name}: does not say when it is called"
+
+
+def test_a_plugin_implementing_an_unknown_hook_is_refused_with_its_name():
+    class Misspelt:
+        @sandboxd.hookimpl
+        def sandboxd_execution_finshed(self, execution):
+            pass
+
+    with pytest.raises(ConfigError, match=r"'typo'.*'sandboxd_execution_finshed'"):
+        load_plugins(Config(), extra=[("typo", Misspelt())])
