@@ -7,6 +7,7 @@ on first use, the SDK's entry points (see docs/sdk.md): ``Sandbox``, ``AsyncSand
 
 __version__ = "0.1.0"
 
+from .config import ConfigError as ConfigError
 from .errors import CommandRejected as CommandRejected
 from .errors import Forbidden as Forbidden
 from .errors import NotFound as NotFound

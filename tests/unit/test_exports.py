@@ -3,7 +3,7 @@
 import sandboxd
 
 PUBLIC = {
-    "ANONYMOUS", "CommandRejected", "Deny", "ExecutionInfo", "ExecutionLimits", "Forbidden",
+    "ANONYMOUS", "CommandRejected", "ConfigError", "Deny", "ExecutionInfo", "ExecutionLimits", "Forbidden",
     "HTTPRequest", "NotFound", "Principal", "Refusal", "RunResult", "SandboxInfo",
     "SandboxOptions", "SandboxdError", "hookimpl",
     # the SDK (docs/sdk.md), imported on first use
