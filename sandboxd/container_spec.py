@@ -27,7 +27,6 @@ from typing import Mapping
 from .config import SandboxConfig
 from .errors import BadRequest
 
-
 #: Most bytes (as a tar) of an image's workdir or home that are copied into its tmpfs.
 SEED_MAX_BYTES = 4 * 1024 * 1024
 

@@ -7,11 +7,12 @@ the same way, here, so a client cannot tell which one a chunk came from.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Iterable, Sequence, TypeVar
 
 from .engine import STDERR, STDOUT
 from .output import StreamDecoder, chunk_bytes
 from .protocol import encode, encode_binary_output
+from .protocol.server import ExecutionWarning, Message, message_parts
 
 STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
 
@@ -80,15 +81,16 @@ def output_end(event: OutputEvent, binary: bool) -> int | None:
     return event.data["seq"] + len(chunk_bytes(event.data["data"], "encoding" in event.data))
 
 
-def warning_event(execution_id: str, container_id: str, code: str, message: str) -> ServerEvent:
-    return ServerEvent("warning", {"executionId": execution_id, "containerId": container_id,
-                                   "code": code, "message": message})
+def event_of(message: Message) -> ServerEvent:
+    """A typed server message as an event for the live feed."""
+    return ServerEvent(*message_parts(message))
 
 
 def truncated_warning(execution_id: str, container_id: str) -> ServerEvent:
     """``OUTPUT_TRUNCATED``, the same words live and from the log."""
-    return warning_event(execution_id, container_id, "OUTPUT_TRUNCATED",
-                         "the output reached its limit: the rest was cut and the command stopped")
+    return event_of(ExecutionWarning(
+        execution_id=execution_id, container_id=container_id, code="OUTPUT_TRUNCATED",
+        message="the output reached its limit: the rest was cut and the command stopped"))
 
 
 def group_runs(items: Iterable[tuple[int, T]]) -> list[tuple[int, list[T]]]:
@@ -101,26 +103,6 @@ def group_runs(items: Iterable[tuple[int, T]]) -> list[tuple[int, list[T]]]:
         else:
             out.append((sid, [payload]))
     return out
-
-
-def complete_data(record: Mapping[str, Any]) -> dict[str, Any]:
-    """``execution-complete``'s data, from a record (:meth:`Execution.record` or
-    the log store's)."""
-    data = {
-        "executionId": record["executionId"],
-        "containerId": record["containerId"],
-        "status": record["status"],
-        "exitCode": record["exitCode"],
-        "durationMs": record["durationMs"],
-        "timestamp": record["finishedAt"],
-    }
-    if record.get("truncated"):
-        data["truncated"] = True
-    if record.get("reason"):
-        data["reason"] = record["reason"]
-    if record.get("errorCode"):
-        data["errorCode"] = record["errorCode"]
-    return data
 
 
 def output_event(

@@ -24,7 +24,7 @@ import trio
 
 from .engine import STDERR, STDOUT
 from .errors import BadRequest, Conflict
-from .events import STREAM_NAMES, warning_event
+from .events import STREAM_NAMES
 from .livefeed import StarterFeed, Subscription
 from .logstore import ExecutionLog
 from .plugin_types import ANONYMOUS, Principal
@@ -125,8 +125,6 @@ class Execution(StarterFeed):
             truncated=self.truncated, error_code=self.error_code,
         )
 
-    summary_record = record
-
     def end(self, status: Status, reason: str | None = None) -> None:
         """The final status (the first call after the command ended wins over none)."""
         self.status = status
@@ -134,9 +132,6 @@ class Execution(StarterFeed):
             self.reason = reason
 
     # --- the live feed (see :mod:`sandboxd.livefeed`) ------------------------------------
-
-    async def warn(self, code: str, message: str) -> None:
-        await self.publish(warning_event(self.id, self.container_id, code, message))
 
     # --- control ----------------------------------------------------------------------
 

@@ -19,12 +19,13 @@ import trio
 from .config import LimitsConfig
 from .engine import EXEC_MARKER, Engine
 from .errors import Conflict, DockerError, LimitExceeded, NotFound, SandboxdError, SandboxStopped
-from .events import ServerEvent, complete_data
+from .events import event_of
 from .execution import Execution, ExecutionRequest
 from .livefeed import Subscription
 from .logstore import ExecutionLog, ExecutionRecords
 from .metrics import Metrics
 from .protocol import SIGNALS, Status
+from .protocol.server import ExecutionComplete
 from .runner import Runner
 
 __all__ = ["Execution", "ExecutionManager", "ExecutionRequest", "Subscription"]
@@ -198,7 +199,7 @@ class ExecutionManager:
         if self.metrics is not None:
             self.metrics.executions.labels(str(ex.status)).inc()
         try:
-            await ex.publish(ServerEvent("execution-complete", complete_data(ex.record())), wait=False)
+            await ex.publish(event_of(ExecutionComplete.of(ex.record())), wait=False)
         finally:
             ex.unsubscribe_live()
             ex.finished.set()

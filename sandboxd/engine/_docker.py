@@ -25,11 +25,11 @@ from ..config import DockerConfig, EngineConfig
 from ..errors import DockerError, EngineUnavailable, NotFound, SandboxdError, SandboxStopped
 from ..plugin_types import RunResult, SandboxOptions
 from ._cgroup import SandboxCgroup
+from ._demux import STDERR, STDOUT, FrameParser
 from ._images import ImageProbing
 from ._labels import LABEL_INSTANCE as LABEL_INSTANCE
 from ._labels import LABEL_MANAGED as LABEL_MANAGED
 from ._labels import LABEL_PROBE as LABEL_PROBE
-from ._demux import STDERR, STDOUT, FrameParser
 from ._stream import client_ssl_context, connect_engine, default_engine_url, open_exec_stream
 
 log = logging.getLogger(__name__)

@@ -17,12 +17,14 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable
 
+import msgspec
 import trio
 
 from .. import protocol as p
 from ..errors import InternalError, SandboxdError
 from ..operations import Operations, Started, Watcher
 from ..plugin_types import ANONYMOUS, Principal
+from ..protocol import server as s
 from .following import Following, SessionClosed
 from .transfers import TransferHandlers
 
@@ -102,18 +104,20 @@ class SessionCore(TransferHandlers, Following):
             log.exception("session %s: internal error handling a message", self.id)
             await self.report(InternalError("internal error; see the daemon's log"), message.ref)
 
-    async def report(self, exc: SandboxdError, ref: p.Ref) -> None:
-        await self.emit("error", p.with_ref({"message": exc.message, "code": exc.code}, ref))
-
     async def reply(self, name: str, data: dict[str, Any], ref: p.Ref) -> None:
+        """Send an event given by name and data (file transfers); typed messages go
+        through :meth:`send`."""
         await self.emit(name, p.with_ref(data, ref))
+
+    async def report(self, exc: SandboxdError, ref: p.Ref) -> None:
+        await self.send(s.Error(message=exc.message, code=exc.code, ref=s.ref(ref)))
 
     # --- handlers: one per client message ------------------------------------------------
 
     async def on_execute(self, m: p.ExecuteCommand) -> None:
         async def accept(started: Started) -> None:
             ex = started.execution
-            await self.reply("command-accepted", {"executionId": ex.id, "containerId": ex.container_id}, m.ref)
+            await self.send(s.CommandAccepted(execution_id=ex.id, container_id=ex.container_id, ref=s.ref(m.ref)))
             self.follow_live(ex, started.feed)
 
         await self.ops.start_execution(self.principal, m, starter=self.watcher, accept=accept,
@@ -130,14 +134,13 @@ class SessionCore(TransferHandlers, Following):
 
     async def on_kill(self, m: p.Kill) -> None:
         ex = await self.ops.signal_execution(self.principal, m.execution_id, m.signal, self.watcher)
-        await self.reply("kill-sent", {"executionId": ex.id, "signal": m.signal or "TERM"}, m.ref)
+        await self.send(s.KillSent(execution_id=ex.id, signal=m.signal or "TERM", ref=s.ref(m.ref)))
 
     async def on_join(self, m: p.JoinContainer) -> None:
         sandbox, running = await self.ops.join_sandbox(self.watcher, m.container_id)
         if self.alias is None:
             self.alias = m.alias
-        data: dict[str, Any] = {"containerId": sandbox.id} if m.alias else {"containerId": sandbox.id, "success": True}
-        await self.reply("container-joined", data, m.ref)
+        await self.send(s.ContainerJoined(container_id=sandbox.id, ref=s.ref(m.ref)), alias=m.alias)
         for ex in running:
             if ex.id not in self._tailers and ex.id not in self._live and ex.log is not None:
                 self.start_tail(ex.id, dict(ex.offsets), follow=True, announce=True)
@@ -146,66 +149,65 @@ class SessionCore(TransferHandlers, Following):
         sandbox, running = await self.ops.leave_sandbox(self.watcher, m.container_id)
         for execution_id in running:
             self.stop_tail(execution_id)
-        await self.reply("container-left", {"containerId": sandbox.id}, m.ref)
+        await self.send(s.ContainerLeft(container_id=sandbox.id, ref=s.ref(m.ref)))
 
     async def on_create(self, m: p.CreateContainer) -> None:
         sandbox = await self.ops.create_sandbox(self.principal, m.image, request=m)
-        await self.reply("container-created", {"containerId": sandbox.id, "image": sandbox.image}, m.ref)
+        await self.send(s.ContainerCreated(container_id=sandbox.id, image=sandbox.image, ref=s.ref(m.ref)))
 
     async def on_inspect(self, m: p.InspectContainer) -> None:
         d = await self.ops.inspect_sandbox(self.principal, m.container_id)
-        await self.reply("container-info", {
+        await self.send(msgspec.convert({
             **d.sandbox.describe(), "limits": d.sandbox.limits, "runningExecutions": d.running,
-            "idleSeconds": d.idle_seconds}, m.ref)
+            "idleSeconds": d.idle_seconds, "ref": s.ref(m.ref)}, s.ContainerInfo))
 
     async def on_list_containers(self, m: p.ListContainers) -> None:
-        containers = [s.describe() for s in await self.ops.list_sandboxes(self.principal)]
-        await self.reply("containers", {"containers": containers}, m.ref)
+        containers = [sandbox.describe() for sandbox in await self.ops.list_sandboxes(self.principal)]
+        await self.send(s.Containers(containers=containers, ref=s.ref(m.ref)))
 
     async def on_list_engines(self, m: p.ListEngines) -> None:
         engines = [e.describe() for e in await self.ops.list_engines(self.principal)]
-        await self.reply("engines", {"engines": engines}, m.ref)
+        await self.send(s.Engines(engines=engines, ref=s.ref(m.ref)))
 
     async def on_list_images(self, m: p.ListImages) -> None:
         images = await self.ops.list_images(self.principal)
-        await self.reply("images", {"images": [{"image": k, "engines": v} for k, v in images.items()]}, m.ref)
+        await self.send(s.Images(images=[s.ImageEngines(k, list(v)) for k, v in images.items()], ref=s.ref(m.ref)))
 
     async def on_remove(self, m: p.RemoveContainer) -> None:
         sandbox = await self.ops.remove_sandbox(self.principal, m.container_id)
-        await self.reply("container-removed", {"containerId": sandbox.id}, m.ref)
+        await self.send(s.ContainerRemoved(container_id=sandbox.id, ref=s.ref(m.ref)))
 
     async def on_ping(self, m: p.Ping) -> None:
-        await self.reply("pong", {}, m.ref)
+        await self.send(s.Pong(ref=s.ref(m.ref)))
 
     async def on_upload(self, m: p.UploadFiles) -> None:
         sandbox, paths = await self.ops.upload(self.principal, m.container_id, m.files, m.workdir)
-        await self.reply("files-uploaded", {"containerId": sandbox.id, "paths": paths}, m.ref)
+        await self.send(s.FilesUploaded(container_id=sandbox.id, paths=paths, ref=s.ref(m.ref)))
 
     async def on_download(self, m: p.DownloadFile) -> None:
         sandbox, content = await self.ops.download(self.principal, m.container_id, m.path)
-        await self.reply("file-downloaded", {
-            "containerId": sandbox.id, "path": m.path, "size": len(content),
-            "content": base64.b64encode(content).decode("ascii"), "encoding": "base64"}, m.ref)
+        await self.send(s.FileDownloaded(
+            container_id=sandbox.id, path=m.path, size=len(content),
+            content=base64.b64encode(content).decode("ascii"), ref=s.ref(m.ref)))
 
     async def on_attach(self, m: p.AttachExecution) -> None:
         record = await self.ops.attachable(self.principal, m.execution_id)
         self.stop_tail(m.execution_id)  # a second attach restarts from the new offsets
         self.stop_live(m.execution_id)  # the attach replaces our live feed: one copy only
-        await self.reply("execution-attached", {
-            "executionId": record["executionId"], "containerId": record["containerId"],
-            "status": record["status"], "since": {"stdout": m.since.get(1, 0), "stderr": m.since.get(2, 0)},
-        }, m.ref)
+        await self.send(s.ExecutionAttached(
+            execution_id=record["executionId"], container_id=record["containerId"], status=record["status"],
+            since=s.Offsets.of(m.since), ref=s.ref(m.ref)))
         self.start_tail(m.execution_id, dict(m.since), follow=m.follow)
 
     async def on_list_executions(self, m: p.ListExecutions) -> None:
         rows = await self.ops.list_executions(self.principal, m.container_id)
-        await self.reply("executions", {"executions": rows}, m.ref)
+        await self.send(s.Executions(executions=list(rows), ref=s.ref(m.ref)))
 
     async def on_configure(self, m: p.ConfigureSession) -> None:
         self.set_binary(m.binary_output)
-        await self.reply("session-configured", {
-            "binaryOutput": m.binary_output, "user": self.principal.user, "roles": sorted(self.principal.roles),
-            "sessionId": self.id}, m.ref)
+        await self.send(s.SessionConfigured(
+            binary_output=m.binary_output, user=self.principal.user, roles=sorted(self.principal.roles),
+            session_id=self.id, ref=s.ref(m.ref)))
 
 
 _HANDLERS: dict[type, Handler] = {

@@ -18,6 +18,7 @@ import trio
 
 from ..events import OutputEvent, ServerEvent, output_end
 from ..operations import Announcement, LiveFeed
+from ..protocol import server as m
 
 if TYPE_CHECKING:
     from ..execution import Execution, Subscription
@@ -37,6 +38,7 @@ class Following:
     ops: Operations
     watcher: Watcher
     binary_output: bool
+    alias: bool | None
 
     def __init__(self) -> None:
         #: Executions this session started and gets live.
@@ -46,7 +48,12 @@ class Following:
         self._nursery: trio.Nursery | None = None
 
     async def emit(self, name: str, data: dict[str, Any]) -> None:  # pragma: no cover - abstract
+        """Send one server event (its primary name and data) in this transport's framing."""
         raise NotImplementedError
+
+    async def send(self, message: m.Message, *, alias: bool | None = None) -> None:
+        """Send a typed server message, in this client's dialect (or ``alias``'s)."""
+        await self.emit(*m.message_parts(message, alias=bool(self.alias) if alias is None else alias))
 
     async def emit_output(self, event: ServerEvent) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -117,11 +124,9 @@ class Following:
         self._nursery.start_soon(self._tail, execution_id, since, follow, scope, announce)
 
     async def _announce(self, execution_id: str, record: dict[str, Any], since: dict[int, int]) -> None:
-        await self.emit("execution-started", {
-            "executionId": execution_id, "containerId": record["containerId"],
-            "command": record["command"], "owner": record["owner"],
-            "since": {"stdout": since.get(1, 0), "stderr": since.get(2, 0)},
-        })
+        await self.send(m.ExecutionStarted(
+            execution_id=execution_id, container_id=record["containerId"], command=record["command"],
+            owner=record["owner"], since=m.Offsets.of(since)))
 
     async def _tail(
         self, execution_id: str, since: dict[int, int], follow: bool, scope: trio.CancelScope, announce: bool

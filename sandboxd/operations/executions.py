@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 import trio
 
 from ..errors import NotFound, SandboxdError
-from ..events import ServerEvent, complete_data, truncated_warning
+from ..events import ServerEvent, event_of, truncated_warning
 from ..execution import Execution, ExecutionRequest, Subscription
 from ..plugin_types import ExecutionInfo, ExecutionLimits, Principal, RunResult, SandboxInfo
+from ..protocol.server import ExecutionComplete, ExecutionDetached, Offsets
 from ..replay import replay
 from .sandboxes import SandboxOperations
 from .watchers import LiveFeed
@@ -255,12 +256,11 @@ class ExecutionOperations(SandboxOperations):
         container_id = record["containerId"]
         if not complete:
             offsets = self.offsets(execution_id)
-            return [ServerEvent("execution-detached", {
-                "executionId": execution_id, "containerId": container_id,
-                "offsets": {"stdout": offsets.get(1, 0), "stderr": offsets.get(2, 0)}})]
+            return [event_of(ExecutionDetached(
+                execution_id=execution_id, container_id=container_id, offsets=Offsets.of(offsets)))]
         record = self.record(execution_id) or record
         warning = [truncated_warning(execution_id, container_id)] if record["truncated"] else []
-        return [*warning, ServerEvent("execution-complete", complete_data(record))]
+        return [*warning, event_of(ExecutionComplete.of(record))]
 
     def log_path(self, execution_id: str) -> Path:
         return self.records.log_path(execution_id)
