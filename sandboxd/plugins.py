@@ -115,7 +115,7 @@ class Plugins:
 
     async def reload(self, *, force: bool) -> bool:
         """Let plugins re-read their outside state; True if any says it changed."""
-        return any(result is True for _, result in await self._each("sandboxd_reload", force=force))
+        return any(result is True for _, result in await self._each(self.pm.hook.sandboxd_reload, force=force))
 
     async def authorize(
         self, principal: Principal, action: str, sandbox: SandboxInfo | None, *, asked_as: str | None = None
