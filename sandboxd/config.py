@@ -109,6 +109,9 @@ class SandboxConfig:
     memory_bytes: int = 512 * 1024 * 1024
     cpus: float = 1.0
     pids_limit: int = 256
+    #: Where an execution's ``workdir`` may be (symlinks resolved), besides the sandbox's
+    #: work tree (the image's WORKDIR); ["/"] allows anywhere.
+    allowed_workdirs: tuple[str, ...] = ("/tmp",)
     #: User to run as; empty means the image's own USER (sandboxd/base: "sandbox").
     user: str = ""
     #: Mount the root filesystem read-only (writes go to the tmpfs mounts below).
@@ -171,6 +174,10 @@ class LimitsConfig:
     transfer_max_bytes: int = 1024 * 1024 * 1024
     #: Finished executions remembered for status queries.
     finished_executions_kept: int = 1000
+    #: Bytes of an execution's command line and environment together; larger requests
+    #: are refused (BAD_REQUEST) before anything runs. Each argument or env entry is also
+    #: capped at 128 KiB, as the kernel does.
+    max_command_bytes: int = 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import logging
 import posixpath
+import re
 import tarfile
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, AsyncIterator
@@ -27,6 +29,10 @@ from .plugin_types import SandboxInfo, SandboxOptions
 
 log = logging.getLogger(__name__)
 
+#: What a client may name a sandbox by: its full id or a prefix of 12+ (never a name).
+_ID = re.compile(r"[0-9a-f]{12,64}")
+#: Full ids the engine did not know (or not as ours) are not asked about again for this long.
+_UNKNOWN_TTL = 30.0
 LABEL_EPHEMERAL = "org.sandboxd.ephemeral"
 LABEL_OWNER = "org.sandboxd.owner"
 LABEL_TTL = "org.sandboxd.ttl"
@@ -87,6 +93,8 @@ class SandboxRegistry:
         self._removing: set[str] = set()
         #: Image id -> what its files say (an image id names immutable content).
         self._facts: dict[str, ImageFacts] = {}
+        #: Full ids recently looked up in vain (id -> when to forget), bounded.
+        self._unknown: OrderedDict[str, float] = OrderedDict()
 
     async def load(self) -> None:
         """Adopt the sandboxes this daemon instance created before a restart."""
@@ -196,28 +204,33 @@ class SandboxRegistry:
                                           limits=LimitsConfig(), archive=True)
 
     async def resolve(self, container_id: str) -> Sandbox:
-        """The sandbox ``container_id`` names (a full id or a unique prefix of 12+).
+        """The sandbox ``container_id`` names: a full id or a unique prefix of 12+ hex
+        digits of one of this daemon's sandboxes (names never resolve).
 
         Raises:
             NotFound: no such container, or one this daemon did not create.
         """
         if (sandbox := self._known.get(container_id)) is not None:
             return sandbox
-        if len(container_id) >= 12:
-            matches = [s for cid, s in self._known.items() if cid.startswith(container_id)]
-            if len(matches) == 1:
-                return matches[0]
-        # Not seen yet (created before a restart and missed, say): ask the engine, and
-        # admit it only if it carries our labels. The engine also resolves shorter
-        # prefixes and names; the documented rule is ids and 12+ character prefixes.
-        if len(container_id) < 12:
+        if not _ID.fullmatch(container_id):
+            raise NotFound.sandbox(container_id)  # ".", names, short prefixes: never asked
+        matches = [s for cid, s in self._known.items() if cid.startswith(container_id)]
+        if len(matches) == 1:
+            return matches[0]
+        # Not seen yet (created before a restart and missed, say): ask the engine about a
+        # full id, and admit it only if it carries our labels.
+        now = time.monotonic()
+        if len(container_id) < 64 or self._unknown.get(container_id, 0) > now:
             raise NotFound.sandbox(container_id)
         try:
             info = await self.engine.inspect_container(container_id)
         except NotFound:
-            raise NotFound.sandbox(container_id) from None
-        if (not self.engine.is_ours(info) or info["Id"] in self._removing
-                or not info["Id"].startswith(container_id)):
+            info = None
+        if info is None or info.get("Id") != container_id or not self.engine.is_ours(info) \
+                or container_id in self._removing:
+            self._unknown[container_id] = now + _UNKNOWN_TTL
+            while len(self._unknown) > 4096:
+                self._unknown.popitem(last=False)
             raise NotFound.sandbox(container_id)
         labels = info["Config"].get("Labels") or {}
         sandbox = self._known[info["Id"]] = Sandbox.from_labels(info["Id"], info["Config"].get("Image", ""), time.time(), labels)

@@ -27,6 +27,7 @@ import trio
 
 from ..errors import NotFound, SandboxdError
 from ..events import ServerEvent, event_of, truncated_warning
+from ..execguard import check_sizes, checked_workdir
 from ..execution import Execution, ExecutionRequest, Subscription
 from ..plugin_types import ExecutionInfo, ExecutionLimits, Principal, RunResult, SandboxInfo
 from ..protocol.server import ExecutionComplete, ExecutionDetached, Offsets
@@ -84,6 +85,7 @@ class ExecutionOperations(SandboxOperations):
                 COMMAND_REJECTED, LIMIT_EXCEEDED, ...); nothing is left behind.
         """
         received = time.monotonic()
+        check_sizes(request.command, request.env, request.workdir, self.config)
         one_off = request.container_id is None
         if one_off:
             sandbox = await self.create_sandbox(principal, request.image, ephemeral=True)
@@ -95,18 +97,19 @@ class ExecutionOperations(SandboxOperations):
         try:
             if one_off:
                 await self.plugins.authorize(principal, "execute", sandbox.info())
+            workdir = await checked_workdir(self.engine, sandbox, request.workdir, self.config)
             await self.plugins.validate_command(
-                principal, sandbox.info(), request.command, dict(request.env), request.workdir)
+                principal, sandbox.info(), request.command, dict(request.env), workdir)
             uploaded: list[str] = []
             if request.files:
                 await self.plugins.authorize(principal, "upload", sandbox.info())
-                uploaded = await self._upload(sandbox, request.files, request.workdir)
+                uploaded = await self._upload(sandbox, request.files, workdir)
             limits = await self.execution_limits(principal, request.timeout, interactive=request.tty)
             ex = await self.executions.create(ExecutionRequest(
                 container_id=sandbox.id,
                 command=request.command,
                 env=dict(request.env),
-                workdir=request.workdir,
+                workdir=workdir,
                 stdin=request.stdin or request.tty,
                 timeout=limits.timeout_seconds,
                 tty=request.tty,

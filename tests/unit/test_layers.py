@@ -56,6 +56,7 @@ LAYERS = {
     "sandboxd.runner": DOMAIN,
     "sandboxd.executions": DOMAIN,
     "sandboxd.livefeed": DOMAIN,
+    "sandboxd.execguard": DOMAIN,
     "sandboxd.sandboxes": DOMAIN,
     "sandboxd.files": DOMAIN,
     "sandboxd.operations": OPERATIONS,
