@@ -7,11 +7,14 @@ connections, routes them, and shuts them down deliberately.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import struct
 from typing import Any
 
 import trio
 import trio_websocket
+import wsproto
 
 from . import rest, socketio, webassets
 from .credentials import OpenCredentials
@@ -175,14 +178,15 @@ class Server:
 
     async def _websocket(self, stream: trio.SocketStream, request: Request, principal: Principal) -> None:
         async with trio.open_nursery() as nursery:
+            wrapped = _ClosingStream(stream, request.raw)
             ws_request = await trio_websocket.wrap_server_stream(
                 nursery,
-                ReplayStream(stream, request.raw),
+                wrapped,
                 message_queue_size=4,
                 max_message_size=self.config.max_message_bytes,
                 receive_buffer_size=64 * 1024,
             )
-            ws = await ws_request.accept()
+            ws = wrapped.ws = await ws_request.accept()
             self._websockets.add(ws)
 
             async def send(frame: str | bytes) -> None:
@@ -238,6 +242,38 @@ class Server:
                 for ws in self._websockets - waiting:
                     waiting.add(ws)
                     pings.start_soon(ping, ws)
+
+
+class _ClosingStream(ReplayStream):
+    """The connection under a WebSocket: before it is closed, sends the close frame a
+    broken client frame calls for (trio-websocket closes the TCP connection at once)."""
+
+    ws: trio_websocket.WebSocketConnection | None = None
+
+    async def aclose(self) -> None:
+        ws, self.ws = self.ws, None
+        try:
+            if ws is not None and (frame := _unanswered_protocol_error(ws)) is not None:
+                with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self.send_all(frame)
+        finally:
+            await super().aclose()
+
+
+def _unanswered_protocol_error(ws: trio_websocket.WebSocketConnection) -> bytes | None:
+    """The close frame owed for a broken client frame, if any.
+
+    When wsproto finds a broken frame (invalid UTF-8 in a text message: 1007; reserved
+    bits, an unmasked frame, an unknown opcode, a stray continuation: 1002) it reports
+    the close to us but sends nothing, and trio-websocket then drops the TCP connection.
+    RFC 6455 wants the close frame first: this builds it (server frames are unmasked).
+    """
+    reason = ws.closed
+    state = getattr(getattr(ws, "_wsproto", None), "state", None)
+    if reason is None or reason.code not in (1002, 1007) or state is not wsproto.ConnectionState.OPEN:
+        return None
+    payload = struct.pack("!H", reason.code) + (reason.reason or "").encode()[:123].decode("utf-8", "ignore").encode()
+    return bytes([0x88, len(payload)]) + payload
 
 
 def _peer(stream: trio.SocketStream) -> str:
