@@ -50,6 +50,20 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()
     #: Most header lines in a request head (more: HTTP 431).
     max_request_headers: int = 100
+    #: WebSocket sessions at once from one address (loopback not counted; 0: no cap)
+    #: and for one authenticated user (0: no cap); more get HTTP 429 at the handshake.
+    max_sessions_per_ip: int = 64
+    max_sessions_per_user: int = 32
+    #: Requests one session may make per second, and in a burst (``RATE_LIMITED``
+    #: beyond); stdin, resize and ping are not counted. 0: no limit.
+    requests_per_second: float = 50.0
+    request_burst: int = 200
+    #: Failed authentications one address may make per minute; then it waits (HTTP 429
+    #: with Retry-After) until the oldest is a minute old. 0: no limit.
+    auth_failures_per_minute: int = 10
+    #: A session that sends nothing for this long while following no execution is
+    #: closed (1000, "idle timeout"). 0: never.
+    idle_session_timeout_seconds: float = 600.0
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,12 @@ class LimitExceeded(SandboxdError):
     code = "LIMIT_EXCEEDED"
 
 
+class RateLimited(LimitExceeded):
+    """The session sent requests faster than ``server.requests_per_second`` allows."""
+
+    code = "RATE_LIMITED"
+
+
 class QuotaExceeded(SandboxdError):
     """The sandbox's disk (its tmpfs or storage quota) is full; nothing was written."""
 

@@ -7,10 +7,13 @@ connections, routes them, and shuts them down deliberately.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
+import math
 import struct
-from typing import Any
+import time
+from typing import Any, Awaitable, Callable, Iterator
 
 import trio
 import trio_websocket
@@ -23,6 +26,7 @@ from .http import BadHTTPRequest, OriginPolicy, ReplayStream, Request, read_requ
 from .metrics import CONTENT_TYPE_LATEST
 from .operations import Services
 from .plugin_types import ANONYMOUS, HTTPRequest, Principal
+from .ratelimit import AuthFailures
 from .session import Session, SessionClosed
 
 log = logging.getLogger(__name__)
@@ -46,12 +50,18 @@ class Server:
         self._accept_scope: trio.CancelScope | None = None
         self._connections: trio.Nursery | None = None
         self._websockets: set[trio_websocket.WebSocketConnection] = set()
+        #: Open WebSocket sessions, for the idle sweeper: (session, [last message time], close).
+        self._idle: dict[trio_websocket.WebSocketConnection, tuple[Session, list[float], Any]] = {}
         self.closing = False
         #: Checked on every request before routing; knows the ports once listening.
         self.origin_policy = OriginPolicy.from_config(hub.config, ())
         self.api = rest.open_api(hub.ops, lambda: self.closing)
         #: Socket.IO clients (Engine.IO sessions outlive the HTTP requests that carry them).
         self.socketio = socketio.build(hub)
+        #: Open WebSocket sessions per client address and per user (for the caps).
+        self._per_ip: collections.Counter[str] = collections.Counter()
+        self._per_user: collections.Counter[str] = collections.Counter()
+        self.auth_failures = AuthFailures(self.config.auth_failures_per_minute)
         #: Authenticated sessions, closed (1008) when their credentials stop holding.
         self.credentials = OpenCredentials(hub.plugins, hub.config.plugins.reload_interval_seconds)
 
@@ -68,6 +78,8 @@ class Server:
             self._connections = connections
             await connections.start(self.socketio.run)
             connections.start_soon(self.credentials.watch)
+            if self.config.idle_session_timeout_seconds > 0:
+                connections.start_soon(self._idle_sweeper)
             if self.config.ping_interval_seconds > 0:
                 connections.start_soon(self._keepalive)
             with trio.CancelScope() as accept_scope:
@@ -148,10 +160,18 @@ class Server:
                 await send_response(stream, 503, "the daemon is shutting down\n")
             elif len(self.hub.sessions) >= self.config.max_sessions:
                 await send_response(stream, 503, "too many sessions\n")
+            elif (ip := _ip(request.peer)) not in _LOOPBACK and 0 < self.config.max_sessions_per_ip <= self._per_ip[ip]:
+                await send_response(stream, 429, f"more than {self.config.max_sessions_per_ip} sessions from {ip}\n")
             else:
                 principal = await self._authenticate(stream, http_request)
-                if principal is not None:
-                    await self._websocket(stream, request, principal)
+                if principal is None:
+                    pass
+                elif principal is not ANONYMOUS and 0 < self.config.max_sessions_per_user <= self._per_user[principal.user]:
+                    await send_response(stream, 429, f"more than {self.config.max_sessions_per_user} sessions "
+                                                     f"for user {principal.user}\n")
+                else:
+                    with self._counted(ip, principal):
+                        await self._websocket(stream, request, principal)
         elif request.method == "GET" and (asset := webassets.load(request.path)) is not None:
             body, content_type = asset
             await send_response(stream, 200, body, content_type=content_type)
@@ -160,10 +180,28 @@ class Server:
         else:
             await send_response(stream, 404, "not found\n")
 
+    @contextlib.contextmanager
+    def _counted(self, ip: str, principal: Principal) -> Iterator[None]:
+        self._per_ip[ip] += 1
+        self._per_user[principal.user] += 1
+        try:
+            yield
+        finally:
+            for counts, key in ((self._per_ip, ip), (self._per_user, principal.user)):
+                counts[key] -= 1
+                if counts[key] <= 0:
+                    del counts[key]
+
     async def _authenticate(self, stream: trio.SocketStream, request: HTTPRequest) -> Principal | None:
         """The caller's principal (ANONYMOUS when no plugin authenticates), or None after
-        answering 401 (or 500 when a plugin failed)."""
+        answering 401 (429 after too many failures from its address; 500 when a plugin
+        failed)."""
         plugins = self.hub.plugins
+        ip = _ip(request.peer)
+        if plugins.auth_required and (wait := self.auth_failures.retry_after(ip)) > 0:
+            await send_response(stream, 429, "too many failed authentications; wait\n",
+                                headers={"Retry-After": str(math.ceil(wait))})
+            return None
         try:
             principal = await plugins.authenticate(request)
         except SandboxdError as exc:
@@ -171,6 +209,7 @@ class Server:
             return None
         if principal is None and plugins.auth_required:
             log.info("refused unauthenticated request for %s from %s", request.path, request.peer)
+            self.auth_failures.failed(ip)
             await send_response(stream, 401, "authentication required\n",
                                 headers={"WWW-Authenticate": 'Bearer realm="sandboxd"'})
             return None
@@ -195,9 +234,13 @@ class Server:
                 except trio_websocket.ConnectionClosed:
                     raise SessionClosed from None
 
+            last_message = [time.monotonic()]
+
             async def receive() -> str | bytes:
                 try:
-                    return await ws.get_message()
+                    message = await ws.get_message()
+                    last_message[0] = time.monotonic()
+                    return message
                 except trio_websocket.ConnectionClosed:
                     raise SessionClosed from None
 
@@ -207,15 +250,34 @@ class Server:
                 nursery.cancel_scope.cancel()  # the session, and its output, end here
 
             try:
+                session = Session(self.hub, send, receive, request.peer, principal)
+                self._idle[ws] = (session, last_message, close)
                 with self.credentials.holding(request.for_plugins(), principal, close):
-                    await Session(self.hub, send, receive, request.peer, principal).run()
+                    await session.run()
             finally:
+                self._idle.pop(ws, None)
                 self._websockets.discard(ws)
                 with trio.move_on_after(1) as cleanup:
                     cleanup.shield = True
                     await ws.aclose()
                 nursery.cancel_scope.cancel()
 
+
+    async def _idle_sweeper(self) -> None:
+        """One daemon-wide task (an idle session costs no task of its own): close each
+        session that sent nothing and followed no execution for the idle timeout."""
+        timeout = self.config.idle_session_timeout_seconds
+        async with trio.open_nursery() as closing:
+            while True:
+                await trio.sleep(min(timeout, 30.0) / 2)
+                now = time.monotonic()
+                for session, last_message, close in list(self._idle.values()):
+                    if session.following_anything():
+                        last_message[0] = now
+                    elif now - last_message[0] > timeout:
+                        log.info("session %s from %s was idle for %g s; closing it", session.id, session.peer, timeout)
+                        last_message[0] = math.inf  # once
+                        closing.start_soon(close, 1000, "idle timeout")
 
     async def _keepalive(self) -> None:
         """One daemon-wide pinger (an idle session costs no task of its own): every
@@ -274,6 +336,14 @@ def _unanswered_protocol_error(ws: trio_websocket.WebSocketConnection) -> bytes 
         return None
     payload = struct.pack("!H", reason.code) + (reason.reason or "").encode()[:123].decode("utf-8", "ignore").encode()
     return bytes([0x88, len(payload)]) + payload
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "?"})
+
+
+def _ip(peer: str) -> str:
+    """The address part of a ``host:port`` peer."""
+    return peer.rsplit(":", 1)[0].strip("[]") if ":" in peer else peer
 
 
 def _peer(stream: trio.SocketStream) -> str:

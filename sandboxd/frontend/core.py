@@ -21,10 +21,11 @@ import msgspec
 import trio
 
 from .. import protocol as p
-from ..errors import InternalError, SandboxdError
+from ..errors import InternalError, RateLimited, SandboxdError
 from ..operations import Operations, Started, Watcher
 from ..plugin_types import ANONYMOUS, Principal
 from ..protocol import server as s
+from ..ratelimit import TokenBucket
 from .following import Following, SessionClosed
 from .transfers import TransferHandlers
 
@@ -52,6 +53,8 @@ class SessionCore(TransferHandlers, Following):
         self.alias: bool | None = None
         #: Whether output goes out as binary frames (``configure-session``).
         self.binary_output = False
+        server = ops.config.server
+        self._bucket = TokenBucket(server.requests_per_second, server.request_burst)
 
     @property
     def joined(self) -> set[str]:
@@ -94,6 +97,10 @@ class SessionCore(TransferHandlers, Following):
 
     async def handle(self, message: p.ClientMessage) -> None:
         """Handle one message; every error becomes an ``error`` event with a stable code."""
+        if not isinstance(message, _UNMETERED) and not self._bucket.take():
+            await self.report(RateLimited(
+                f"more than {self.ops.config.server.requests_per_second:g} requests a second; slow down"), message.ref)
+            return
         try:
             await _HANDLERS[type(message)](self, message)
         except SandboxdError as exc:
@@ -209,6 +216,9 @@ class SessionCore(TransferHandlers, Following):
             binary_output=m.binary_output, user=self.principal.user, roles=sorted(self.principal.roles),
             session_id=self.id, ref=s.ref(m.ref)))
 
+
+#: Messages the rate limit does not count: cheap, and bounded by backpressure anyway.
+_UNMETERED = (p.StdinData, p.StdinClose, p.Resize, p.Ping)
 
 _HANDLERS: dict[type, Handler] = {
     p.ExecuteCommand: SessionCore.on_execute,

@@ -79,6 +79,10 @@ class Following:
         self._live[ex.id] = ex
         self._nursery.start_soon(self._forward, ex, feed)
 
+    def following_anything(self) -> bool:
+        """Whether any execution's output is being forwarded (the session is not idle)."""
+        return bool(self._live or self._tailers)
+
     def stop_live(self, execution_id: str) -> None:
         if (live := self._live.pop(execution_id, None)) is not None:
             live.unsubscribe_live()

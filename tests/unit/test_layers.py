@@ -47,6 +47,7 @@ LAYERS = {
     "sandboxd.placement": BASE,
     "sandboxd.metrics": BASE,
     "sandboxd.http": BASE,
+    "sandboxd.ratelimit": BASE,
     "sandboxd.webassets": BASE,
     "sandboxd.endpoint": BASE,
     "sandboxd.events": DOMAIN,
