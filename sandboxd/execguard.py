@@ -27,6 +27,7 @@ MAX_ARG_STRLEN = 128 * 1024
 MAX_WORKDIR_BYTES = 4096
 
 _RESOLVE = 'cd -- "$1" && pwd -P'
+_RESOLVE_PROGRAM = 'p=$(command -v -- "$1") && readlink -f -- "$p"'
 
 
 def check_sizes(command: Sequence[str], env: Mapping[str, str], workdir: str | None, config: Config,
@@ -80,3 +81,13 @@ async def checked_workdir(engine: Engine, sandbox: Any, workdir: str | None, con
 def _within(path: str, root: str) -> bool:
     root = posixpath.normpath(root)
     return root == "/" or path == root or path.startswith(root.rstrip("/") + "/")
+
+
+async def resolve_program(engine: Engine, sandbox: Any, program: str, workdir: str | None,
+                          config: Config) -> str | None:
+    """``program`` as the sandbox would run it: found in ``PATH`` (or relative to
+    ``workdir``), every symlink followed; None if it does not resolve."""
+    result = await engine.run_to_end(sandbox.id, ["/bin/sh", "-c", _RESOLVE_PROGRAM, "sandboxd-which", program],
+                                     workdir=workdir, user=config.sandbox.user or None, max_output=8192)
+    path = result.stdout.decode("utf-8", "surrogateescape").strip("\n")
+    return path if result.exit_code == 0 and path.startswith("/") else None

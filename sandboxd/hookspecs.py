@@ -130,7 +130,7 @@ def sandboxd_authorize(principal: Principal, action: str, sandbox: SandboxInfo |
 @hookspec
 def sandboxd_validate_command(
     principal: Principal, sandbox: SandboxInfo, command: Sequence[str],
-    env: Mapping[str, str], workdir: str | None,
+    env: Mapping[str, str], workdir: str | None, program: str | None,
 ) -> str | None:
     """Check a command before it is created in the engine.
 
@@ -142,6 +142,10 @@ def sandboxd_validate_command(
     :param command: the argv that would run.
     :param env: the environment the request adds.
     :param workdir: the working directory asked for, or None.
+    :param program: ``command[0]`` as the sandbox resolves it: looked up in ``PATH``,
+        every symlink followed (``/usr/bin/perl`` for an alias ``/tmp/p``); None if it
+        does not resolve. Computed (one short helper run in the sandbox) only when an
+        implementation declares this argument.
     :returns: a reason (a string) to reject, giving the client ``COMMAND_REJECTED``
         with that reason; ``None`` to accept. The first rejection wins.
     """

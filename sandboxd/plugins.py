@@ -13,7 +13,7 @@ import importlib.metadata
 import inspect
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import pluggy
 import trio
@@ -147,10 +147,17 @@ class Plugins:
     async def validate_command(
         self, principal: Principal, sandbox: SandboxInfo, command: tuple[str, ...],
         env: dict[str, str], workdir: str | None,
+        resolve: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
+        """``resolve`` gives ``command[0]``'s canonical path; awaited only if a plugin
+        asks for ``program``."""
+        impls = self.pm.hook.sandboxd_validate_command.get_hookimpls()
+        program = None
+        if resolve is not None and any("program" in impl.argnames for impl in impls):
+            program = await resolve()
         for plugin, result in await self._each(
             self.pm.hook.sandboxd_validate_command, principal=principal, sandbox=sandbox,
-            command=command, env=env, workdir=workdir,
+            command=command, env=env, workdir=workdir, program=program,
         ):
             if result:
                 raise CommandRejected(str(result), plugin=plugin)

@@ -27,7 +27,7 @@ import trio
 
 from ..errors import NotFound, SandboxdError
 from ..events import ServerEvent, event_of, truncated_warning
-from ..execguard import check_sizes, checked_workdir
+from ..execguard import check_sizes, checked_workdir, resolve_program
 from ..execution import Execution, ExecutionRequest, Subscription
 from ..plugin_types import ExecutionInfo, ExecutionLimits, Principal, RunResult, SandboxInfo
 from ..protocol.server import ExecutionComplete, ExecutionDetached, Offsets
@@ -99,7 +99,8 @@ class ExecutionOperations(SandboxOperations):
                 await self.plugins.authorize(principal, "execute", sandbox.info())
             workdir = await checked_workdir(self.engine, sandbox, request.workdir, self.config)
             await self.plugins.validate_command(
-                principal, sandbox.info(), request.command, dict(request.env), workdir)
+                principal, sandbox.info(), request.command, dict(request.env), workdir,
+                resolve=lambda: resolve_program(self.engine, sandbox, request.command[0], workdir, self.config))
             uploaded: list[str] = []
             if request.files:
                 await self.plugins.authorize(principal, "upload", sandbox.info())

@@ -56,7 +56,8 @@ hook_timeout_seconds = 3.0
 [plugins.origin_check]
 allowed_origins = ["https://notebooks.example.com"]
 [plugins.command_policy]
-rules = [{{ roles = ["user"], deny_programs = ["reboot"], deny_env = ["LD_*"] }}]
+rules = [{{ roles = ["user"], deny_programs = ["reboot"], deny_env = ["LD_*"], allow_shell_commands = true }},
+         {{ roles = ["admin"], deny_programs = ["perl"] }}]
 [plugins.resource_limits.roles.user]
 timeout_seconds = 2.0
 [plugins.audit_log]
@@ -188,6 +189,21 @@ async def test_command_policy_rules(policy_daemon):
         assert "LD_PRELOAD" in info.value.message
         seen = await run(alice, sandbox, ["echo", "allowed"])
         assert bytes(seen.stdout) == b"allowed\n"
+
+
+async def test_command_policy_resolves_the_program_and_refuses_shell_lines_while_denying(policy_daemon):
+    async with await connect(policy_daemon, "root") as root:
+        sandbox = (await root.call("create-container", {"image": BASE_IMAGE}))["containerId"]
+        setup = await run(root, sandbox, ["ln", "-s", "/usr/bin/perl", "/tmp/innocent"])
+        assert setup.complete["status"] == "success"
+        for command in (["perl", "-e", "print 1"], ["/tmp/innocent", "-e", "print 1"],
+                        ["sh", "-c", "perl -e 1"], "perl -e 1"):
+            with pytest.raises(SandboxdError) as info:
+                await root.call("execute-command", {"containerId": sandbox, "command": command})
+            assert info.value.code == "COMMAND_REJECTED", command
+        assert "'perl' is not allowed" in info.value.message or "shell command lines" in info.value.message
+        seen = await run(root, sandbox, ["python3", "-c", "print(2)"])
+        assert bytes(seen.stdout) == b"2\n"
 
 
 async def test_plugin_that_raises_fails_closed_and_the_daemon_carries_on(policy_daemon):

@@ -33,10 +33,20 @@ def test_command_policy_applies_rules_by_role():
         {"roles": ["*"], "deny_argv_regex": [r"rm\s+-rf\s+/"]},
     ]})
     check = policy.sandboxd_validate_command
-    assert check(GUEST, ["sh", "-c", "x"], {}) == "program 'sh' is not allowed"
-    assert check(USER, ["sh", "-c", "x"], {}) is None
-    assert "longer than 20" in check(GUEST, ["python3", "-c", "x" * 30], {})
-    assert "denied pattern" in check(USER, ["sh", "-c", "rm -rf /"], {})
+    assert check(GUEST, ["sh", "-c", "x"], {}, None) == "program 'sh' is not allowed"
+    assert check(USER, ["sh", "-c", "x"], {}, None) is None
+    assert "longer than 20" in check(GUEST, ["python3", "-c", "x" * 30], {}, None)
+    assert "denied pattern" in check(USER, ["sh", "-c", "rm -rf /"], {}, None)
+
+
+def test_command_policy_denies_by_resolved_program_and_refuses_shell_lines_while_denying():
+    check = CommandPolicy({"rules": [{"roles": ["user"], "deny_programs": ["perl"]}]}).sandboxd_validate_command
+    assert check(USER, ["/tmp/p", "-e1"], {}, "/usr/bin/perl") == "program 'perl' is not allowed"
+    assert "shell command lines" in check(USER, ["/bin/sh", "-ec", "perl"], {}, "/usr/bin/dash")
+    assert "shell command lines" in check(USER, ["busybox", "sh", "-c", "perl"], {}, "/bin/busybox")
+    assert check(USER, ["ls", "-c"], {}, "/bin/busybox") is None
+    allowed = CommandPolicy({"rules": [{"deny_programs": ["perl"], "allow_shell_commands": True}]})
+    assert allowed.sandboxd_validate_command(USER, ["sh", "-c", "x"], {}, "/usr/bin/dash") is None
 
 
 def test_resource_limits_take_the_tightest_role():
