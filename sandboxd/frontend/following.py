@@ -104,12 +104,14 @@ class Following:
 
     async def _forward(self, ex: Execution, feed: Subscription) -> None:
         sent: dict[int, int] = {}  # stream id -> bytes of it this client has been sent
+        warned = False  # the OUTPUT_TRUNCATED warning went out live
         try:
             async with feed.receive_channel:
                 async for event in feed.receive_channel:
                     await self.emit_output(event)
                     if isinstance(event, OutputEvent) and (end := output_end(event, self.binary_output)) is not None:
                         sent[event.stream_id] = end
+                    warned = warned or event.name == "warning"
         except SessionClosed:
             if self._nursery is not None:
                 self._nursery.cancel_scope.cancel()
@@ -118,14 +120,16 @@ class Following:
                 del self._live[ex.id]
         if feed.dropped and self._nursery is not None:
             # We fell behind while it stopped or completed: the rest comes from the log.
-            self.start_tail(ex.id, sent, follow=True)
+            self.start_tail(ex.id, sent, follow=True, warned=warned)
 
-    def start_tail(self, execution_id: str, since: dict[int, int], *, follow: bool, announce: bool = False) -> None:
-        """Follow one execution's log from ``since`` in a task of this session."""
+    def start_tail(self, execution_id: str, since: dict[int, int], *, follow: bool, announce: bool = False,
+                   warned: bool = False) -> None:
+        """Follow one execution's log from ``since`` in a task of this session
+        (``warned``: the client already got the OUTPUT_TRUNCATED warning)."""
         scope = trio.CancelScope()
         self._tailers[execution_id] = scope
         assert self._nursery is not None
-        self._nursery.start_soon(self._tail, execution_id, since, follow, scope, announce)
+        self._nursery.start_soon(self._tail, execution_id, since, follow, scope, announce, warned)
 
     async def _announce(self, execution_id: str, record: dict[str, Any], since: dict[int, int]) -> None:
         await self.send(m.ExecutionStarted(
@@ -133,7 +137,8 @@ class Following:
             owner=record["owner"], since=m.Offsets.of(since)))
 
     async def _tail(
-        self, execution_id: str, since: dict[int, int], follow: bool, scope: trio.CancelScope, announce: bool
+        self, execution_id: str, since: dict[int, int], follow: bool, scope: trio.CancelScope, announce: bool,
+        warned: bool = False,
     ) -> None:
         """Follow one execution's log; then say how it ended (or where we stopped).
 
@@ -154,7 +159,8 @@ class Following:
                 )
                 for event in ops.replay_ending(execution_id, record, complete):
                     assert event.data is not None
-                    await self.emit(event.name, event.data)
+                    if not (warned and event.name == "warning"):
+                        await self.emit(event.name, event.data)
         except SessionClosed:
             if self._nursery is not None:
                 self._nursery.cancel_scope.cancel()
