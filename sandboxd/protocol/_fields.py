@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Union
 
@@ -70,3 +71,25 @@ def no_nul(value: str, what: str, event: str) -> str:
     if "\x00" in value:
         raise BadRequest(f"{event}: {what} must not contain NUL characters")
     return value
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names the same key twice."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        raise DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_decode(text: str) -> Any:
+    """JSON as RFC 8259 has it, stricter than "last key wins": a key given twice in one
+    object, and NaN/Infinity, are errors."""
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Union
 
@@ -18,32 +17,12 @@ import msgspec
 from ..errors import BadRequest, UnknownEvent
 from ..placement import parse_placement
 from ..plugin_types import Placement
-from ._fields import Fields, Ref, no_nul, valid_id
+from ._fields import DuplicateKey, Fields, Ref, no_nul, strict_decode, valid_id
 from .transfers import PARSERS as FILE_PARSERS
 
 _decode = msgspec.json.decode
 
 
-class _Duplicate(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        raise _Duplicate(next(k for k, _ in pairs if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
-    return obj
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _strict_decode(text: str) -> Any:
-    """JSON as RFC 8259 has it, stricter than "last key wins": a key given twice in one
-    object, and NaN/Infinity, are errors."""
-    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 SIGNALS = {
     "HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "USR1": 10, "USR2": 12,
@@ -236,8 +215,8 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     if isinstance(text, (bytes, bytearray)):
         raise BadRequest("binary frames are not accepted; send JSON text frames")
     try:
-        frame = _strict_decode(text)
-    except _Duplicate as exc:
+        frame = strict_decode(text)
+    except DuplicateKey as exc:
         raise BadRequest(f"frame has the key {str(exc)!r} twice in one object") from None
     except (ValueError, RecursionError):
         raise BadRequest("frame is not valid JSON") from None
