@@ -22,8 +22,6 @@ from .transfers import PARSERS as FILE_PARSERS
 
 _decode = msgspec.json.decode
 
-
-
 SIGNALS = {
     "HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "USR1": 10, "USR2": 12,
     "TERM": 15, "CONT": 18, "STOP": 19, "WINCH": 28,
