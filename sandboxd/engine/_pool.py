@@ -213,7 +213,7 @@ class EnginePool:
         return await member.run_to_end(container_id, command, env=env, workdir=workdir, user=user,
                                        max_output=max_output)
 
-    async def signal_execution(self, container_id: str, marker: str, signal: str, *, user: str | None = None) -> int:
+    async def signal_execution(self, container_id: str, marker: str, signal: str, *, user: str | None = None) -> int | None:
         member = await self._holder(container_id)
         return await member.signal_execution(container_id, marker, signal, user=user)
 
