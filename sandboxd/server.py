@@ -56,14 +56,14 @@ class Server:
         #: Checked on every request before routing; knows the ports once listening.
         self.origin_policy = OriginPolicy.from_config(hub.config, ())
         self.api = rest.open_api(hub.ops, lambda: self.closing)
-        #: Socket.IO clients (Engine.IO sessions outlive the HTTP requests that carry them).
-        self.socketio = socketio.build(hub)
         #: Open WebSocket sessions per client address and per user (for the caps).
         self._per_ip: collections.Counter[str] = collections.Counter()
         self._per_user: collections.Counter[str] = collections.Counter()
         self.auth_failures = AuthFailures(self.config.auth_failures_per_minute)
         #: Authenticated sessions, closed (1008) when their credentials stop holding.
         self.credentials = OpenCredentials(hub.plugins, hub.config.plugins.reload_interval_seconds)
+        #: Socket.IO clients (Engine.IO sessions outlive the HTTP requests that carry them).
+        self.socketio = socketio.build(hub, self.credentials)
 
     async def serve(
         self, listeners: list[trio.SocketListener] | None = None, *, task_status: Any = trio.TASK_STATUS_IGNORED

@@ -33,11 +33,14 @@ def wants_engineio(request: Request) -> bool:
     return path in PATHS and (path != NATIVE_PATH or "EIO" in request.query)
 
 
-def build(hub: Any) -> EngineIOServer:
+def build(hub: Any, credentials: Any = None) -> EngineIOServer:
+    """The daemon's Engine.IO server; ``credentials`` (a
+    :class:`~sandboxd.credentials.OpenCredentials`) registers each authenticated socket
+    so a revoked token disconnects it."""
     c = hub.config.socketio
     settings = EngineSettings(ping_interval=c.ping_interval_seconds, ping_timeout=c.ping_timeout_seconds,
                               max_payload=c.max_payload_bytes)
-    return EngineIOServer(settings, partial(serve_connection, hub), max_sessions=hub.config.server.max_sessions)
+    return EngineIOServer(settings, partial(serve_connection, hub, credentials), max_sessions=hub.config.server.max_sessions)
 
 
 def cors_headers(request: Request, policy: OriginPolicy) -> dict[str, str]:

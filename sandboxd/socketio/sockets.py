@@ -15,6 +15,7 @@ request that has no reply (``stdin-data``, ...) is acked with ``{}`` once handle
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import logging
 from datetime import datetime, timezone
@@ -50,7 +51,7 @@ def iso_timestamp(unix: float) -> str:
     return datetime.fromtimestamp(unix, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-async def serve_connection(hub: Any, sock: EngineSocket, request: Request) -> None:
+async def serve_connection(hub: Any, credentials: Any, sock: EngineSocket, request: Request) -> None:
     """Run one Engine.IO connection: namespace CONNECTs, each then a session."""
     decoder = sio.Decoder()
     packet: sio.Packet | None
@@ -70,7 +71,7 @@ async def serve_connection(hub: Any, sock: EngineSocket, request: Request) -> No
             await _send(sock, sio.Packet(sio.CONNECT_ERROR, packet.namespace, {"message": "Invalid namespace"}))
             continue
         try:
-            principal = await authenticate(hub, request, packet.data)
+            principal, authenticated_by = await authenticate(hub, request, packet.data)
         except SandboxdError as exc:  # a plugin failed: refused, closed
             await _send(sock, sio.Packet(sio.CONNECT_ERROR, data={"message": exc.message, "code": exc.code}))
             continue
@@ -79,28 +80,39 @@ async def serve_connection(hub: Any, sock: EngineSocket, request: Request) -> No
             continue
         socket = SocketIOSession(hub, sock, decoder, request.peer, principal)
         await _send(sock, sio.Packet(sio.CONNECT, data={"sid": socket.sid}))
+
+        async def revoke(code: int, reason: str) -> None:
+            """Credentials revoked: DISCONNECT the socket (``41``), end the session."""
+            with trio.move_on_after(1):
+                with contextlib.suppress(SocketClosed):
+                    await _send(sock, sio.Packet(sio.DISCONNECT))
+            sock.close(reason)
+
         try:
-            await socket.run()
+            with contextlib.nullcontext() if credentials is None else \
+                    credentials.holding(authenticated_by, principal, revoke):
+                await socket.run()
         except SessionClosed:
             pass
 
 
-async def authenticate(hub: Any, request: Request, auth: Any) -> Principal | None:
+async def authenticate(hub: Any, request: Request, auth: Any) -> tuple[Principal | None, HTTPRequest]:
     """The principal of a CONNECT: from the handshake's ``Authorization`` header or
-    ``?token=``, else from the CONNECT payload's ``token`` (``io(url, {auth: {token}})``).
-    None when authentication is required and none of them passes."""
+    ``?token=``, else from the CONNECT payload's ``token`` (``io(url, {auth: {token}})``),
+    with the request (as plugins see it) that authenticated it, to check again when
+    plugins reload. None when authentication is required and none of them passes."""
     plugins = hub.plugins
     handshake = request.for_plugins()
     principal = await plugins.authenticate(handshake)
     token = auth.get("token") if isinstance(auth, dict) else None
     if principal is None and isinstance(token, str) and token:
         headers = {**handshake.headers, "authorization": f"Bearer {token}"}
-        principal = await plugins.authenticate(
-            HTTPRequest(handshake.method, handshake.path, handshake.query, headers, handshake.peer))
+        handshake = HTTPRequest(handshake.method, handshake.path, handshake.query, headers, handshake.peer)
+        principal = await plugins.authenticate(handshake)
     if principal is None and plugins.auth_required:
         log.info("refused an unauthenticated Socket.IO connection from %s", request.peer)
-        return None
-    return principal or ANONYMOUS
+        return None, handshake
+    return principal or ANONYMOUS, handshake
 
 
 class SocketIOSession(SessionCore):

@@ -74,3 +74,29 @@ async def test_sighup_reloads_the_tokens_file(make_daemon, tmp_path):
 
     await streaming_session_is_closed_on_revocation(daemon, revoke)
     assert daemon.proc.poll() is None
+
+
+async def test_a_revoked_socketio_client_is_disconnected_and_its_output_stops(make_daemon, tmp_path):
+    """A raw Engine.IO WebSocket client, authenticated by the CONNECT payload's token."""
+    tokens, daemon = start(make_daemon, tmp_path, 0.5)
+    url = daemon.url.replace("/sandbox/ws", "") + "/socket.io/?EIO=4&transport=websocket"
+    async with trio_websocket.open_websocket_url(url) as ws:
+        assert (await ws.get_message()).startswith("0{")
+        await ws.send_message("40" + json.dumps({"token": TOKENS["alice"]}))
+        assert (await ws.get_message()).startswith('40{"sid"')
+        await ws.send_message("42" + json.dumps(["execute-command", {
+            "image": FAST_IMAGE, "command": ["sh", "-c", "while :; do echo tick; sleep 0.1; done"]}]))
+        with trio.fail_after(60):
+            while not (await ws.get_message()).startswith('42["execution-output"'):
+                pass
+        write_tokens(tokens, ["bob"])
+        with trio.fail_after(30):
+            try:
+                while (message := await ws.get_message()) != "41":  # output flows until then
+                    if message == "2":
+                        await ws.send_message("3")
+            except trio_websocket.ConnectionClosed:
+                pass
+            with pytest.raises(trio_websocket.ConnectionClosed):  # and nothing after it
+                while True:
+                    assert not (await ws.get_message()).startswith('42["execution-output"')
