@@ -128,6 +128,8 @@ class SandboxConfig:
     allowed_workdirs: tuple[str, ...] = ("/tmp",)
     #: User to run as; empty means the image's own USER (sandboxd/base: "sandbox").
     user: str = ""
+    #: Other users an execution may ask to run as (``exec -u``); empty: only ``user``.
+    allowed_users: tuple[str, ...] = ()
     #: Mount the root filesystem read-only (writes go to the tmpfs mounts below).
     read_only_root: bool = True
     #: Size-limited tmpfs for /tmp, the working directory and the user's home (0: none).

@@ -39,6 +39,9 @@ def exec_command(
         [], "--env", "-e", metavar="K=V", show_default=False,
         help="Set K=V in the command's environment (repeatable)."),
     workdir: Optional[str] = typer.Option(None, "--workdir", "-w", metavar="DIR", help="Working directory in the sandbox."),
+    user: Optional[str] = typer.Option(
+        None, "--user", "-u", metavar="USER",
+        help="Run as USER (only users in the daemon's sandbox.allowed_users)."),
     timeout: Optional[float] = typer.Option(
         None, "--timeout", metavar="SECONDS",
         help="Stop the command after SECONDS (more than 0; the daemon's limits.max_exec_timeout_seconds caps it)."),
@@ -73,7 +76,7 @@ def exec_command(
         environment[key] = value
 
     where: dict[str, Any] = {"sandbox_id": sandbox, "image": image, "env": environment, "workdir": workdir,
-                             "timeout": timeout}
+                             "timeout": timeout, "user": user}
 
     def write(chunk: Any) -> None:
         _write_output(chunk.stream, chunk.data)

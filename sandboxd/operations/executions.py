@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 import trio
 
-from ..errors import NotFound, SandboxdError
+from ..errors import Forbidden, NotFound, SandboxdError
 from ..events import ServerEvent, event_of, truncated_warning
 from ..execguard import check_sizes, checked_workdir, resolve_program
 from ..execution import Execution, ExecutionRequest, Subscription
@@ -86,6 +86,7 @@ class ExecutionOperations(SandboxOperations):
         """
         received = time.monotonic()
         check_sizes(request.command, request.env, request.workdir, self.config)
+        user = self._user(request.user)
         one_off = request.container_id is None
         if one_off:
             sandbox = await self.create_sandbox(principal, request.image, ephemeral=True)
@@ -115,7 +116,7 @@ class ExecutionOperations(SandboxOperations):
                 timeout=limits.timeout_seconds,
                 tty=request.tty,
                 size=request.size,
-                user=self.config.sandbox.user or None,
+                user=user,
                 ephemeral=one_off,
                 max_output_bytes=limits.max_output_bytes,
                 principal=principal,
@@ -139,6 +140,17 @@ class ExecutionOperations(SandboxOperations):
                     await self._undo_start(ex, sandbox.id if one_off else None)
         await self.plugins.execution_started(self.execution_info(ex))
         return result
+
+    def _user(self, asked: str | None) -> str | None:
+        """The user an execution runs as: the configured one, or ``asked`` if allowed.
+
+        Raises:
+            Forbidden: ``asked`` is not in ``sandbox.allowed_users``.
+        """
+        default = self.config.sandbox.user or None
+        if asked is None or asked == default or asked in self.config.sandbox.allowed_users:
+            return asked or default
+        raise Forbidden(f"user {asked!r} is not allowed here (sandbox.allowed_users)")
 
     async def _undo_start(self, ex: Execution | None, one_off_sandbox: str | None) -> None:
         if ex is not None:

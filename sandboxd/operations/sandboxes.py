@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator
 
 from .. import files
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest, LimitExceeded, NotFound
 from ..plugin_types import Placement, Principal
 from .engines import EngineOperations
 
@@ -33,6 +33,19 @@ class SandboxDetails:
     idle_seconds: float
 
 
+def _within(name: str, asked: float | None, cap: float, setting: str) -> Any:
+    """``asked`` (none: ``cap``), refused rather than lowered when above ``cap``."""
+    if not asked:
+        return cap
+    if asked > cap:
+        raise LimitExceeded(f"{name} {_show(asked)} is above this daemon's limit of {_show(cap)} ({setting})")
+    return asked
+
+
+def _show(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
 class SandboxOperations(EngineOperations):
     async def open_sandbox(self, principal: Principal, container_id: str, action: str) -> Sandbox:
         """The sandbox ``container_id`` names, if ``principal`` may ``action`` it.
@@ -50,15 +63,19 @@ class SandboxOperations(EngineOperations):
         request: CreateContainer | None = None,
     ) -> Sandbox:
         """Create a sandbox for ``principal``; ``request`` may ask for labels, lower limits
-        and a shorter TTL, never for more than config and policy allow."""
+        and a shorter TTL, never for more than config and policy allow.
+
+        Raises:
+            LimitExceeded: ``request`` asks for more than a configured limit.
+        """
         await self.plugins.authorize(principal, "create", None)
         options = self.sandboxes.default_options(image)
         if request is not None:
             options = options.replace(
                 labels=dict(request.labels),
-                memory_bytes=min(options.memory_bytes, request.memory_bytes or options.memory_bytes),
-                cpus=min(options.cpus, request.cpus or options.cpus),
-                pids_limit=min(options.pids_limit, request.pids_limit or options.pids_limit),
+                memory_bytes=_within("memoryBytes", request.memory_bytes, options.memory_bytes, "sandbox.memory_bytes"),
+                cpus=_within("cpus", request.cpus, options.cpus, "sandbox.cpus"),
+                pids_limit=_within("pidsLimit", request.pids_limit, options.pids_limit, "sandbox.pids_limit"),
             )
         options = await self.plugins.sandbox_options(principal, options, self.config.sandbox)
         want = request.placement if request is not None else Placement()

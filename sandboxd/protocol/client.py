@@ -115,6 +115,8 @@ class ExecuteCommand:
     tty: bool = False
     #: Initial terminal size (cols, rows).
     size: tuple[int, int] | None = None
+    #: Run as this user (``docker exec -u``); only users in ``sandbox.allowed_users``.
+    user: str | None = None
     ref: Ref = None
 
 
@@ -274,6 +276,7 @@ def _parse_execute(f: Fields) -> ExecuteCommand:
     if (cols is None) != (rows is None) or (cols and (cols > 10000 or rows > 10000)):  # type: ignore[operator]
         raise BadRequest("execute-command: give both cols and rows (at most 10000), or neither")
     workdir = f.str("workdir")
+    user = f.str("user")
     return ExecuteCommand(
         command=argv,
         container_id=container_id,
@@ -285,6 +288,7 @@ def _parse_execute(f: Fields) -> ExecuteCommand:
         files=_files(f) if data.get("files") is not None else None,
         tty=tty,
         size=(int(cols), int(rows)) if cols and rows else None,
+        user=no_nul(user, "user", f.event) if user else None,
         ref=f.ref,
     )
 

@@ -82,13 +82,14 @@ class AsyncClient:
         files: Mapping[str, FileContent] | None = None, stdin: bool | str | bytes = False, tty: bool = False,
         cols: int | None = None, rows: int | None = None, on_stdout: TextCallback | None = None,
         on_stderr: TextCallback | None = None, on_output: ChunkCallback | None = None, capture: bool = True,
+        user: str | None = None,
     ) -> AsyncExecution:
         """Start ``command`` in sandbox ``sandbox_id``, or in a new one-off sandbox from
         ``image`` that is removed when the command ends. See :meth:`Sandbox.start`."""
         core = self._conn.core
         keep_open = stdin is not False
         request = execute_request(sandbox_id, command, image=image, env=env, workdir=workdir, timeout=timeout,
-                                  files=files, stdin=keep_open, tty=tty, cols=cols, rows=rows)
+                                  files=files, stdin=keep_open, tty=tty, cols=cols, rows=rows, user=user)
         reply = await self._call("execute-command", request, on_reply=lambda r: core.track(
             r["executionId"], r["containerId"], live=True, stdin=keep_open or tty))
         handle = AsyncExecution(self, core.executions[reply["executionId"]],
@@ -175,10 +176,10 @@ class AsyncSandbox:
                   files: Mapping[str, FileContent] | None = None, stdin: str | bytes | None = None, tty: bool = False,
                   cols: int | None = None, rows: int | None = None, on_stdout: TextCallback | None = None,
                   on_stderr: TextCallback | None = None, on_output: ChunkCallback | None = None,
-                  capture: bool = True) -> ExecutionResult:
+                  capture: bool = True, user: str | None = None) -> ExecutionResult:
         h = await self.start(command, timeout=timeout, env=env, workdir=workdir, files=files,
                              stdin=stdin if stdin is not None else False, tty=tty, cols=cols, rows=rows,
-                             on_stdout=on_stdout, on_stderr=on_stderr, on_output=on_output, capture=capture)
+                             on_stdout=on_stdout, on_stderr=on_stderr, on_output=on_output, capture=capture, user=user)
         return await h.wait()
 
     async def start(self, command: Sequence[str] | str, *, timeout: float | None = None,
@@ -186,11 +187,11 @@ class AsyncSandbox:
                     files: Mapping[str, FileContent] | None = None, stdin: bool | str | bytes = False,
                     tty: bool = False, cols: int | None = None, rows: int | None = None,
                     on_stdout: TextCallback | None = None, on_stderr: TextCallback | None = None,
-                    on_output: ChunkCallback | None = None, capture: bool = True) -> AsyncExecution:
+                    on_output: ChunkCallback | None = None, capture: bool = True, user: str | None = None) -> AsyncExecution:
         return await self.client.start(
             command, sandbox_id=self.id, timeout=timeout, env=env, workdir=workdir, files=files, stdin=stdin,
             tty=tty, cols=cols, rows=rows, on_stdout=on_stdout, on_stderr=on_stderr, on_output=on_output,
-            capture=capture)
+            capture=capture, user=user)
 
     async def attach(self, execution_id: str, **kw: Any) -> AsyncExecution:
         return await self.client.attach(execution_id, **kw)

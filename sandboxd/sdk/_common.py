@@ -33,7 +33,7 @@ def execute_request(
     sandbox_id: str | None, command: Sequence[str] | str, *, image: str | None = None,
     env: Mapping[str, str] | None, workdir: str | None,
     timeout: float | None, files: Mapping[str, FileContent] | None, stdin: bool, tty: bool,
-    cols: int | None, rows: int | None,
+    cols: int | None, rows: int | None, user: str | None = None,
 ) -> dict[str, Any]:
     """An ``execute-command`` data object. A string command runs as ``/bin/sh -c STRING``."""
     if (sandbox_id is None) == (image is None):
@@ -42,7 +42,7 @@ def execute_request(
     return _drop_none({
         "containerId": sandbox_id, "image": image, "command": cmd, "env": dict(env) if env else None, "workdir": workdir,
         "timeout": timeout, "files": files_spec(files), "stdin": stdin or None, "tty": tty or None,
-        "cols": cols if tty else None, "rows": rows if tty else None,
+        "cols": cols if tty else None, "rows": rows if tty else None, "user": user,
     })
 
 

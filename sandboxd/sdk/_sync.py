@@ -96,13 +96,14 @@ class Client:
         files: Mapping[str, FileContent] | None = None, stdin: bool | str | bytes = False, tty: bool = False,
         cols: int | None = None, rows: int | None = None, on_stdout: TextCallback | None = None,
         on_stderr: TextCallback | None = None, on_output: ChunkCallback | None = None, capture: bool = True,
+        user: str | None = None,
     ) -> Execution:
         """Start ``command`` in sandbox ``sandbox_id``, or in a new one-off sandbox from
         ``image`` that is removed when the command ends. See :meth:`Sandbox.start`."""
         core = self._conn.core
         keep_open = stdin is not False
         request = execute_request(sandbox_id, command, image=image, env=env, workdir=workdir, timeout=timeout,
-                                  files=files, stdin=keep_open, tty=tty, cols=cols, rows=rows)
+                                  files=files, stdin=keep_open, tty=tty, cols=cols, rows=rows, user=user)
         reply = self._call("execute-command", request, on_reply=lambda r: core.track(
             r["executionId"], r["containerId"], live=True, stdin=keep_open or tty))
         handle = Execution(self, core.executions[reply["executionId"]],
@@ -194,7 +195,7 @@ class Sandbox:
             workdir: str | None = None, files: Mapping[str, FileContent] | None = None,
             stdin: str | bytes | None = None, tty: bool = False, cols: int | None = None, rows: int | None = None,
             on_stdout: TextCallback | None = None, on_stderr: TextCallback | None = None,
-            on_output: ChunkCallback | None = None, capture: bool = True) -> ExecutionResult:
+            on_output: ChunkCallback | None = None, capture: bool = True, user: str | None = None) -> ExecutionResult:
         """Run ``command`` to the end and return how it ended, with its output.
 
         ``command`` is an argv list (no shell) or a string run with ``/bin/sh -c``.
@@ -204,7 +205,7 @@ class Sandbox:
         """
         h = self.start(command, timeout=timeout, env=env, workdir=workdir, files=files,
                        stdin=stdin if stdin is not None else False, tty=tty, cols=cols, rows=rows,
-                       on_stdout=on_stdout, on_stderr=on_stderr, on_output=on_output, capture=capture)
+                       on_stdout=on_stdout, on_stderr=on_stderr, on_output=on_output, capture=capture, user=user)
         return h.wait()
 
     def start(self, command: Sequence[str] | str, *, timeout: float | None = None,
@@ -212,7 +213,7 @@ class Sandbox:
               files: Mapping[str, FileContent] | None = None, stdin: bool | str | bytes = False, tty: bool = False,
               cols: int | None = None, rows: int | None = None, on_stdout: TextCallback | None = None,
               on_stderr: TextCallback | None = None, on_output: ChunkCallback | None = None,
-              capture: bool = True) -> Execution:
+              capture: bool = True, user: str | None = None) -> Execution:
         """Start ``command`` and return a handle at once (see :meth:`run` for the arguments).
 
         ``stdin=True`` keeps stdin open for :meth:`Execution.send_stdin`; text or bytes are
@@ -221,7 +222,7 @@ class Sandbox:
         return self.client.start(
             command, sandbox_id=self.id, timeout=timeout, env=env, workdir=workdir, files=files, stdin=stdin,
             tty=tty, cols=cols, rows=rows, on_stdout=on_stdout, on_stderr=on_stderr, on_output=on_output,
-            capture=capture)
+            capture=capture, user=user)
 
     def attach(self, execution_id: str, **kw: Any) -> Execution:
         """See :meth:`Client.attach`."""

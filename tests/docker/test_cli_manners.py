@@ -55,6 +55,8 @@ def test_the_error_table(daemon, sandbox):
         (["logs", "exec-0000000000000000"], 125, "no such execution: exec-0000000000000000"),
         (["kill", "exec-0000000000000000"], 125, "no such execution: exec-0000000000000000"),
         (["exec", "--timeout", "0", sandbox, "--", "true"], 2, "--timeout must be more than 0 seconds, got 0"),
+        (["sandbox", "create", "--image", FAST_IMAGE, "--cpus", "64"], 125,
+         "cpus 64 is above this daemon's limit of 1 (sandbox.cpus)"),
     ]
     for args, code, message in cases:
         assert sandboxd(daemon, *args) == (code, "", f"sandboxd: {message}\n"), args
@@ -92,3 +94,14 @@ def test_ps_filters_and_logs_since(daemon, sandbox):
 def test_stdin_with_i_implies_follow(daemon, sandbox):
     result = daemon.cli("exec", "-i", sandbox, "--", "cat", input=b"piped\n")
     assert (result.returncode, result.stdout, result.stderr) == (0, b"piped\n", b"")
+
+
+def test_exec_as_another_user_only_when_allowed(make_daemon):
+    d = make_daemon('[sandbox]\nallowed_users = ["root"]\n')
+    code, sandbox, stderr = sandboxd(d, "sandbox", "create", "--image", FAST_IMAGE)
+    assert code == 0, stderr
+    sandbox = sandbox.strip()
+    assert sandboxd(d, "exec", "-f", sandbox, "--", "id", "-u") == (0, "1000\n", "")
+    assert sandboxd(d, "exec", "-f", "-u", "root", sandbox, "--", "id", "-u") == (0, "0\n", "")
+    assert sandboxd(d, "exec", "-f", "--user", "1234", sandbox, "--", "id", "-u") == (
+        125, "", "sandboxd: user '1234' is not allowed here (sandbox.allowed_users)\n")

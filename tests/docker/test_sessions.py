@@ -310,11 +310,16 @@ def test_json_log_format(make_daemon, tmp_path):
 async def test_create_with_labels_limits_and_inspect(client):
     created = await client.call("create-container", {
         "image": FAST_IMAGE, "labels": {"course": "cs101"}, "memoryBytes": 64 * 1024 * 1024,
-        "pidsLimit": 1_000_000, "ttlSeconds": 600})
+        "pidsLimit": 100, "ttlSeconds": 600})
     info = await client.call("inspect-container", {"containerId": created["containerId"]})
     assert info["labels"] == {"course": "cs101"} and info["ttlSeconds"] == 600
     assert info["limits"]["memoryBytes"] == 64 * 1024 * 1024
-    assert info["limits"]["pidsLimit"] == 256  # asked for more than the config allows: capped
+    assert info["limits"]["pidsLimit"] == 100
+    # more than the config allows: refused with the cap named, not silently lowered
+    await client.send("create-container", {"image": FAST_IMAGE, "pidsLimit": 1_000_000, "ref": "big"})
+    err = await expect_event(client, "error")
+    assert err["code"] == "LIMIT_EXCEEDED"
+    assert err["message"] == "pidsLimit 1000000 is above this daemon's limit of 256 (sandbox.pids_limit)"
     await client.send("create-container", {"labels": {"org.sandboxd.owner": "me"}, "ref": "r"})
     err = await expect_event(client, "error")
     assert err["code"] == "BAD_REQUEST" and "reserved" in err["message"]
