@@ -50,8 +50,9 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()
     #: Most header lines in a request head (more: HTTP 431).
     max_request_headers: int = 100
-    #: WebSocket sessions at once from one address (loopback not counted; 0: no cap)
-    #: and for one authenticated user (0: no cap); more get HTTP 429 at the handshake.
+    #: Sessions (native WebSocket and Socket.IO) at once from one address (loopback not
+    #: counted; 0: no cap) and for one authenticated user (0: no cap); more get HTTP 429
+    #: at the handshake (Socket.IO: a ``RATE_LIMITED`` CONNECT error).
     max_sessions_per_ip: int = 64
     max_sessions_per_user: int = 32
     #: Requests one session may make per second, and in a burst (``RATE_LIMITED``

@@ -103,6 +103,15 @@ class RateLimited(LimitExceeded):
     code = "RATE_LIMITED"
 
 
+class AuthBackoff(RateLimited):
+    """Too many failed authentications from the caller's address: it must wait
+    ``retry_after`` seconds (HTTP 429 with Retry-After)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many failed authentications; wait")
+        self.retry_after = retry_after
+
+
 class QuotaExceeded(SandboxdError):
     """The sandbox's disk (its tmpfs or storage quota) is full; nothing was written."""
 

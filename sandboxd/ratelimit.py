@@ -1,10 +1,17 @@
-"""Bounds on what one client can make the daemon do: a token bucket per session, and
-a per-peer count of failed authentications that turns into a wait."""
+"""Bounds on what one client can make the daemon do: a token bucket per session, a
+per-peer count of failed authentications that turns into a wait, and the
+:class:`ClientGate` every front end (native WebSocket, REST, Socket.IO, /metrics)
+authenticates and counts its sessions through."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from typing import Any, Iterator
+
+from .errors import AuthBackoff
+from .plugin_types import ANONYMOUS, HTTPRequest, Principal
 
 
 class TokenBucket:
@@ -65,3 +72,74 @@ class AuthFailures:
         self._peers.move_to_end(peer)
         while len(self._peers) > self.max_peers:
             self._peers.popitem(last=False)
+
+
+#: Addresses the per-address session cap does not count.
+LOOPBACK = frozenset({"127.0.0.1", "::1", "?"})
+
+
+def client_ip(peer: str) -> str:
+    """The address part of a ``host:port`` peer."""
+    return peer.rsplit(":", 1)[0].strip("[]") if ":" in peer else peer
+
+
+class ClientGate:
+    """The one place per-client admission is decided, for every front end: the
+    failed-authentication backoff per address (``server.auth_failures_per_minute``) and
+    the open sessions per address and per user (``server.max_sessions_per_ip`` /
+    ``max_sessions_per_user``)."""
+
+    def __init__(self, plugins: Any, config: Any) -> None:
+        self.plugins = plugins
+        self.config = config
+        self.auth_failures = AuthFailures(config.auth_failures_per_minute)
+        self._per_ip: Counter[str] = Counter()
+        self._per_user: Counter[str] = Counter()
+
+    async def authenticate(self, *requests: HTTPRequest) -> tuple[Principal | None, HTTPRequest]:
+        """The principal of the first of ``requests`` a plugin authenticates (ANONYMOUS
+        when none authenticates), with that request; ``(None, last)`` when
+        authentication is required and none passes, which counts as a failure.
+
+        Raises:
+            AuthBackoff: the address failed too often lately (before any plugin is asked).
+            SandboxdError: a plugin failed.
+        """
+        plugins = self.plugins
+        ip = client_ip(requests[0].peer)
+        if plugins.auth_required and (wait := self.auth_failures.retry_after(ip)) > 0:
+            raise AuthBackoff(wait)
+        for request in requests:
+            if (principal := await plugins.authenticate(request)) is not None:
+                return principal, request
+        if plugins.auth_required:
+            self.auth_failures.failed(ip)
+            return None, requests[-1]
+        return ANONYMOUS, requests[-1]
+
+    def address_refusal(self, peer: str) -> str | None:
+        """Why one more session from ``peer``'s address is refused, if it is."""
+        ip = client_ip(peer)
+        if ip not in LOOPBACK and 0 < self.config.max_sessions_per_ip <= self._per_ip[ip]:
+            return f"more than {self.config.max_sessions_per_ip} sessions from {ip}"
+        return None
+
+    def user_refusal(self, principal: Principal) -> str | None:
+        """Why one more session for ``principal`` is refused, if it is."""
+        if principal is not ANONYMOUS and 0 < self.config.max_sessions_per_user <= self._per_user[principal.user]:
+            return f"more than {self.config.max_sessions_per_user} sessions for user {principal.user}"
+        return None
+
+    @contextlib.contextmanager
+    def counted(self, peer: str, principal: Principal) -> Iterator[None]:
+        """Count one open session against its address and user while it runs."""
+        ip = client_ip(peer)
+        self._per_ip[ip] += 1
+        self._per_user[principal.user] += 1
+        try:
+            yield
+        finally:
+            for counts, key in ((self._per_ip, ip), (self._per_user, principal.user)):
+                counts[key] -= 1
+                if counts[key] <= 0:
+                    del counts[key]

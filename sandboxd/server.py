@@ -7,7 +7,6 @@ connections, routes them, and shuts them down deliberately.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import math
@@ -21,12 +20,12 @@ import wsproto
 
 from . import rest, socketio, webassets
 from .credentials import OpenCredentials
-from .errors import SandboxdError
+from .errors import AuthBackoff, SandboxdError
 from .http import BadHTTPRequest, OriginPolicy, ReplayStream, Request, read_request, send_response
 from .metrics import CONTENT_TYPE_LATEST
 from .operations import Services
-from .plugin_types import ANONYMOUS, HTTPRequest, Principal
-from .ratelimit import AuthFailures
+from .plugin_types import HTTPRequest, Principal
+from .ratelimit import ClientGate
 from .session import Session, SessionClosed
 
 log = logging.getLogger(__name__)
@@ -55,15 +54,13 @@ class Server:
         self.closing = False
         #: Checked on every request before routing; knows the ports once listening.
         self.origin_policy = OriginPolicy.from_config(hub.config, ())
-        self.api = rest.open_api(hub.ops, lambda: self.closing)
-        #: Open WebSocket sessions per client address and per user (for the caps).
-        self._per_ip: collections.Counter[str] = collections.Counter()
-        self._per_user: collections.Counter[str] = collections.Counter()
-        self.auth_failures = AuthFailures(self.config.auth_failures_per_minute)
+        #: Failed-authentication backoff and session caps, for every front end.
+        self.gate = ClientGate(hub.plugins, self.config)
+        self.api = rest.open_api(hub.ops, lambda: self.closing, self.gate)
         #: Authenticated sessions, closed (1008) when their credentials stop holding.
         self.credentials = OpenCredentials(hub.plugins, hub.config.plugins.reload_interval_seconds)
         #: Socket.IO clients (Engine.IO sessions outlive the HTTP requests that carry them).
-        self.socketio = socketio.build(hub, self.credentials)
+        self.socketio = socketio.build(hub, self.credentials, self.gate)
 
     async def serve(
         self, listeners: list[trio.SocketListener] | None = None, *, task_status: Any = trio.TASK_STATUS_IGNORED
@@ -160,17 +157,16 @@ class Server:
                 await send_response(stream, 503, "the daemon is shutting down\n")
             elif len(self.hub.sessions) >= self.config.max_sessions:
                 await send_response(stream, 503, "too many sessions\n")
-            elif (ip := _ip(request.peer)) not in _LOOPBACK and 0 < self.config.max_sessions_per_ip <= self._per_ip[ip]:
-                await send_response(stream, 429, f"more than {self.config.max_sessions_per_ip} sessions from {ip}\n")
+            elif (refusal := self.gate.address_refusal(request.peer)) is not None:
+                await send_response(stream, 429, f"{refusal}\n")
             else:
                 principal = await self._authenticate(stream, http_request)
                 if principal is None:
                     pass
-                elif principal is not ANONYMOUS and 0 < self.config.max_sessions_per_user <= self._per_user[principal.user]:
-                    await send_response(stream, 429, f"more than {self.config.max_sessions_per_user} sessions "
-                                                     f"for user {principal.user}\n")
+                elif (refusal := self.gate.user_refusal(principal)) is not None:
+                    await send_response(stream, 429, f"{refusal}\n")
                 else:
-                    with self._counted(ip, principal):
+                    with self.gate.counted(request.peer, principal):
                         await self._websocket(stream, request, principal)
         elif request.method == "GET" and (asset := webassets.load(request.path)) is not None:
             body, content_type = asset
@@ -180,40 +176,23 @@ class Server:
         else:
             await send_response(stream, 404, "not found\n")
 
-    @contextlib.contextmanager
-    def _counted(self, ip: str, principal: Principal) -> Iterator[None]:
-        self._per_ip[ip] += 1
-        self._per_user[principal.user] += 1
-        try:
-            yield
-        finally:
-            for counts, key in ((self._per_ip, ip), (self._per_user, principal.user)):
-                counts[key] -= 1
-                if counts[key] <= 0:
-                    del counts[key]
-
     async def _authenticate(self, stream: trio.SocketStream, request: HTTPRequest) -> Principal | None:
         """The caller's principal (ANONYMOUS when no plugin authenticates), or None after
         answering 401 (429 after too many failures from its address; 500 when a plugin
         failed)."""
-        plugins = self.hub.plugins
-        ip = _ip(request.peer)
-        if plugins.auth_required and (wait := self.auth_failures.retry_after(ip)) > 0:
-            await send_response(stream, 429, "too many failed authentications; wait\n",
-                                headers={"Retry-After": str(math.ceil(wait))})
-            return None
         try:
-            principal = await plugins.authenticate(request)
+            principal, _ = await self.gate.authenticate(request)
+        except AuthBackoff as exc:
+            await send_response(stream, 429, f"{exc.message}\n", headers={"Retry-After": str(math.ceil(exc.retry_after))})
+            return None
         except SandboxdError as exc:
             await send_response(stream, 500, f"{exc.message}\n")
             return None
-        if principal is None and plugins.auth_required:
+        if principal is None:
             log.info("refused unauthenticated request for %s from %s", request.path, request.peer)
-            self.auth_failures.failed(ip)
             await send_response(stream, 401, "authentication required\n",
                                 headers={"WWW-Authenticate": 'Bearer realm="sandboxd"'})
-            return None
-        return principal or ANONYMOUS
+        return principal
 
     async def _websocket(self, stream: trio.SocketStream, request: Request, principal: Principal) -> None:
         async with trio.open_nursery() as nursery:
@@ -336,14 +315,6 @@ def _unanswered_protocol_error(ws: trio_websocket.WebSocketConnection) -> bytes 
         return None
     payload = struct.pack("!H", reason.code) + (reason.reason or "").encode()[:123].decode("utf-8", "ignore").encode()
     return bytes([0x88, len(payload)]) + payload
-
-
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "?"})
-
-
-def _ip(peer: str) -> str:
-    """The address part of a ``host:port`` peer."""
-    return peer.rsplit(":", 1)[0].strip("[]") if ":" in peer else peer
 
 
 def _peer(stream: trio.SocketStream) -> str:

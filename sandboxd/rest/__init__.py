@@ -38,8 +38,10 @@ def _openapi_route(document: dict[str, Any] | None) -> Route:
                  responses={200: "application/json"}, public=True)
 
 
-def open_api(ops: Operations, closing: Callable[[], bool]) -> RestAPI:
-    return RestAPI(ops, routes(), closing=closing)
+def open_api(ops: Operations, closing: Callable[[], bool], gate: Any = None) -> RestAPI:
+    """The REST front end; ``gate`` (the server's :class:`~sandboxd.ratelimit.ClientGate`)
+    adds the failed-authentication backoff."""
+    return RestAPI(ops, routes(), closing=closing, gate=gate)
 
 
 __all__ = ["PREFIX", "RestAPI", "open_api", "routes"]

@@ -17,6 +17,7 @@ import trio
 
 from ..errors import InternalError, SandboxdError, Unauthenticated
 from ..http import Request
+from ..ratelimit import ClientGate
 from ..plugin_types import ANONYMOUS, Principal
 from . import cors
 from .errors import Unavailable, error_response
@@ -64,8 +65,11 @@ class Call:
 class RestAPI:
     """The REST front end: one instance per daemon."""
 
-    def __init__(self, ops: Operations, routes: list[Route], *, closing: Any = lambda: False) -> None:
+    def __init__(self, ops: Operations, routes: list[Route], *, closing: Any = lambda: False,
+                 gate: Any = None) -> None:
         self.ops = ops
+        #: Authenticates with the failed-authentication backoff (the server's ClientGate).
+        self.gate = gate if gate is not None else ClientGate(ops.plugins, ops.config.server)
         self.router = Router(routes)
         self._origins = cors.policy(ops.config)
         #: Callable telling whether the daemon is shutting down.
@@ -112,12 +116,11 @@ class RestAPI:
         await exchange.respond(status, encode(result), [("Content-Type", JSON), *headers])
 
     async def _authenticate(self, request: Request) -> Principal:
-        plugins = self.ops.plugins
-        principal = await plugins.authenticate(request.for_plugins())
-        if principal is None and plugins.auth_required:
+        principal, _ = await self.gate.authenticate(request.for_plugins())  # AuthBackoff: 429
+        if principal is None:
             log.info("refused unauthenticated REST request for %s from %s", request.path, request.peer)
             raise Unauthenticated("authentication required: send Authorization: Bearer TOKEN (or ?token=)")
-        return principal or ANONYMOUS
+        return principal
 
     async def _fail(self, exchange: Exchange, exc: SandboxdError, headers: list[tuple[str, str]]) -> None:
         if exchange.responded:

@@ -23,9 +23,12 @@ a subclass with no row of its own answers like its parent::
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 
 from ..errors import (
+    AuthBackoff,
     BadRequest,
     CommandRejected,
     Conflict,
@@ -98,6 +101,8 @@ def error_response(exc: SandboxdError) -> tuple[int, bytes, list[tuple[str, str]
     headers: list[tuple[str, str]] = []
     if isinstance(exc, Unauthenticated):
         headers.append(("WWW-Authenticate", 'Bearer realm="sandboxd"'))
+    elif isinstance(exc, AuthBackoff):
+        headers.append(("Retry-After", str(math.ceil(exc.retry_after))))
     elif isinstance(exc, MethodNotAllowed):
         headers.append(("Allow", ", ".join(exc.allowed)))
     body = _encoder.encode(ErrorBody(ErrorDetail(code=exc.code, message=exc.message)))

@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from ..http import OriginPolicy, Request
+from ..ratelimit import ClientGate
 from .engine import EngineSettings
 from .sockets import serve_connection
 from .transports import EngineIOServer
@@ -33,14 +34,15 @@ def wants_engineio(request: Request) -> bool:
     return path in PATHS and (path != NATIVE_PATH or "EIO" in request.query)
 
 
-def build(hub: Any, credentials: Any = None) -> EngineIOServer:
+def build(hub: Any, credentials: Any = None, gate: Any = None) -> EngineIOServer:
     """The daemon's Engine.IO server; ``credentials`` (a
     :class:`~sandboxd.credentials.OpenCredentials`) registers each authenticated socket
-    so a revoked token disconnects it."""
+    so a revoked token disconnects it; ``gate`` (a :class:`~sandboxd.ratelimit.ClientGate`)
+    applies the failed-authentication backoff and the session caps."""
     c = hub.config.socketio
     settings = EngineSettings(ping_interval=c.ping_interval_seconds, ping_timeout=c.ping_timeout_seconds,
                               max_payload=c.max_payload_bytes)
-    return EngineIOServer(settings, partial(serve_connection, hub, credentials), max_sessions=hub.config.server.max_sessions)
+    return EngineIOServer(settings, partial(serve_connection, hub, credentials, gate or ClientGate(hub.plugins, hub.config.server)), max_sessions=hub.config.server.max_sessions)
 
 
 def cors_headers(request: Request, policy: OriginPolicy) -> dict[str, str]:

@@ -18,6 +18,7 @@ import base64
 import contextlib
 import itertools
 import logging
+import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,11 +26,12 @@ import msgspec
 import trio
 
 from .. import protocol as p
-from ..errors import SandboxdError
+from ..errors import AuthBackoff, RateLimited, SandboxdError
 from ..events import STREAM_NAMES, OutputEvent, ServerEvent
 from ..frontend import SessionClosed, SessionCore
 from ..http import Request
-from ..plugin_types import ANONYMOUS, HTTPRequest, Principal
+from ..plugin_types import HTTPRequest, Principal
+from ..ratelimit import ClientGate
 from . import engineio as eio
 from . import packets as sio
 from .engine import EngineSocket, SocketClosed, new_sid
@@ -51,7 +53,8 @@ def iso_timestamp(unix: float) -> str:
     return datetime.fromtimestamp(unix, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-async def serve_connection(hub: Any, credentials: Any, sock: EngineSocket, request: Request) -> None:
+async def serve_connection(hub: Any, credentials: Any, gate: ClientGate, sock: EngineSocket,
+                           request: Request) -> None:
     """Run one Engine.IO connection: namespace CONNECTs, each then a session."""
     decoder = sio.Decoder()
     packet: sio.Packet | None
@@ -71,8 +74,15 @@ async def serve_connection(hub: Any, credentials: Any, sock: EngineSocket, reque
             await _send(sock, sio.Packet(sio.CONNECT_ERROR, packet.namespace, {"message": "Invalid namespace"}))
             continue
         try:
-            principal, authenticated_by = await authenticate(hub, request, packet.data)
-        except SandboxdError as exc:  # a plugin failed: refused, closed
+            principal, authenticated_by = await authenticate(gate, request, packet.data)
+            if principal is not None and (refusal := gate.address_refusal(request.peer)
+                                          or gate.user_refusal(principal)) is not None:
+                raise RateLimited(refusal)
+        except AuthBackoff as exc:
+            await _send(sock, sio.Packet(sio.CONNECT_ERROR, data={
+                "message": exc.message, "code": exc.code, "data": {"retryAfter": math.ceil(exc.retry_after)}}))
+            continue
+        except SandboxdError as exc:  # a plugin failed, or a session cap: refused
             await _send(sock, sio.Packet(sio.CONNECT_ERROR, data={"message": exc.message, "code": exc.code}))
             continue
         if principal is None:
@@ -89,30 +99,32 @@ async def serve_connection(hub: Any, credentials: Any, sock: EngineSocket, reque
             sock.close(reason)
 
         try:
-            with contextlib.nullcontext() if credentials is None else \
+            with gate.counted(request.peer, principal), contextlib.nullcontext() if credentials is None else \
                     credentials.holding(authenticated_by, principal, revoke):
                 await socket.run()
         except SessionClosed:
             pass
 
 
-async def authenticate(hub: Any, request: Request, auth: Any) -> tuple[Principal | None, HTTPRequest]:
+async def authenticate(gate: ClientGate, request: Request, auth: Any) -> tuple[Principal | None, HTTPRequest]:
     """The principal of a CONNECT: from the handshake's ``Authorization`` header or
     ``?token=``, else from the CONNECT payload's ``token`` (``io(url, {auth: {token}})``),
     with the request (as plugins see it) that authenticated it, to check again when
-    plugins reload. None when authentication is required and none of them passes."""
-    plugins = hub.plugins
+    plugins reload. None when authentication is required and none of them passes.
+
+    Raises:
+        AuthBackoff: too many failures from the address lately.
+    """
     handshake = request.for_plugins()
-    principal = await plugins.authenticate(handshake)
+    requests = [handshake]
     token = auth.get("token") if isinstance(auth, dict) else None
-    if principal is None and isinstance(token, str) and token:
+    if isinstance(token, str) and token:
         headers = {**handshake.headers, "authorization": f"Bearer {token}"}
-        handshake = HTTPRequest(handshake.method, handshake.path, handshake.query, headers, handshake.peer)
-        principal = await plugins.authenticate(handshake)
-    if principal is None and plugins.auth_required:
+        requests.append(HTTPRequest(handshake.method, handshake.path, handshake.query, headers, handshake.peer))
+    principal, authenticated_by = await gate.authenticate(*requests)
+    if principal is None:
         log.info("refused an unauthenticated Socket.IO connection from %s", request.peer)
-        return None, handshake
-    return principal or ANONYMOUS, handshake
+    return principal, authenticated_by
 
 
 class SocketIOSession(SessionCore):
