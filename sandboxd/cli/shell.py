@@ -16,4 +16,4 @@ def shell(sandbox: str = typer.Argument(..., metavar="SANDBOX", help="Sandbox id
     from .exec import exec_command
 
     exec_command(args=[sandbox, *SHELL], sandbox=None, image=None, follow=True, interactive=True, tty_=True,
-                 env=[], workdir=None, timeout=None)
+                 env=[], workdir=None, timeout=None, user=None)
