@@ -42,15 +42,17 @@ class EngineState:
 
 
 class EngineOperations(OperationsBase):
-    #: Sandboxes being created on each engine now (counted as load, so that concurrent
-    #: creates spread instead of all choosing the same least-loaded engine).
-    _placing: Counter[str]
-    #: Each engine's size from ``/info``: (memory bytes, CPUs), learnt once.
-    _capacity: dict[str, tuple[int, float]]
+    def __init__(self, **parts: Any) -> None:
+        super().__init__(**parts)
+        #: Sandboxes being created on each engine now (counted as load, so that concurrent
+        #: creates spread instead of all choosing the same least-loaded engine).
+        self._placing: Counter[str] = Counter()
+        #: Each engine's size from ``/info``: (memory bytes, CPUs), learnt once.
+        self._capacity: dict[str, tuple[int, float]] = {}
 
     def _engine_counts(self) -> tuple[Counter[str], Counter[str]]:
-        sandboxes: Counter[str] = Counter(s.engine or "local" for s in self.sandboxes.list())
         where = {s.id: s.engine or "local" for s in self.sandboxes.list()}
+        sandboxes: Counter[str] = Counter(where.values())
         running: Counter[str] = Counter(where.get(ex.container_id, "?") for ex in self.executions.running())
         return sandboxes, running
 
@@ -58,8 +60,7 @@ class EngineOperations(OperationsBase):
         """Every configured engine as placement sees it."""
         pool = self.engine
         assert isinstance(pool, EnginePool)
-        placing = self.__dict__.setdefault("_placing", Counter())
-        capacity = self.__dict__.setdefault("_capacity", {})
+        placing, capacity = self._placing, self._capacity
         sandboxes, running = self._engine_counts()
         committed_mem: Counter[str] = Counter()
         committed_cpu: Counter[str] = Counter()
@@ -108,8 +109,7 @@ class EngineOperations(OperationsBase):
 
     def placing(self, name: str, delta: int) -> None:
         """Count a create in flight on engine ``name`` (+1 before, -1 after)."""
-        placing = self.__dict__.setdefault("_placing", Counter())
-        placing[name] += delta
+        self._placing[name] += delta
 
     def engine_label(self, name: str) -> dict[str, str]:
         """The label that sends a sandbox to engine ``name`` (none with one engine)."""
